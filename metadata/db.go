@@ -1,0 +1,123 @@
+// Package metadata is the engine's SQLite database: BoxLite's tables
+// (box_config, box_state, box_snapshot, schema_version) and the engine's own
+// (layer, box_disk, snapshot_layer, snapshot_info, base_image, journal).
+//
+// It knows rows, not policy: core/snapshot decides what the rows mean.
+package metadata
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+
+	"github.com/mattn/go-sqlite3"
+
+	"github.com/boxlite-ai/boxlitefs/core/errdefs"
+)
+
+// DB is an open metadata database. Writes go through one connection (they
+// serialize in SQLite anyway, and queueing in Go is cheaper than busy-waiting);
+// reads use a pool and never wait for writers (WAL).
+type DB struct {
+	write *sql.DB
+	read  *sql.DB
+}
+
+// Open opens (creating if needed) the database at path and migrates it to
+// the current schema. A database newer than this program is refused.
+func Open(ctx context.Context, path string) (*DB, error) {
+	write, err := sql.Open("sqlite3", dsn(path, "immediate"))
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	write.SetMaxOpenConns(1)
+	db := &DB{write: write}
+	if err := migrate(ctx, write); err != nil {
+		write.Close()
+		return nil, err
+	}
+	read, err := sql.Open("sqlite3", dsn(path, "deferred"))
+	if err != nil {
+		write.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	read.SetMaxOpenConns(8)
+	db.read = read
+	return db, nil
+}
+
+// dsn asks for WAL, foreign keys, a busy timeout for other processes, and
+// synchronous=FULL: a commit is durable before the engine deletes anything
+// that the commit made obsolete.
+func dsn(path, txlock string) string {
+	q := url.Values{}
+	q.Set("_journal_mode", "WAL")
+	q.Set("_foreign_keys", "on")
+	q.Set("_busy_timeout", "10000")
+	q.Set("_synchronous", "FULL")
+	q.Set("_txlock", txlock)
+	return "file:" + path + "?" + q.Encode()
+}
+
+// Close closes the database.
+func (db *DB) Close() error {
+	var errs []error
+	if db.read != nil {
+		errs = append(errs, db.read.Close())
+	}
+	errs = append(errs, db.write.Close())
+	return errors.Join(errs...)
+}
+
+// Update runs fn in one write transaction (BEGIN IMMEDIATE), committing when
+// fn returns nil.
+func (db *DB) Update(ctx context.Context, fn func(*Tx) error) error {
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	if err := fn(&Tx{q: tx}); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// View runs fn in one read transaction: a consistent snapshot of the
+// database that never blocks writers.
+func (db *DB) View(ctx context.Context, fn func(*Tx) error) error {
+	tx, err := db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // read-only
+	return fn(&Tx{q: tx})
+}
+
+// Tx is a transaction; its methods are the database's queries.
+type Tx struct {
+	q *sql.Tx
+}
+
+// mapErr turns constraint failures into the engine's error classes.
+func mapErr(err error, what string) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("%s: %w", what, errdefs.ErrNotFound)
+	}
+	var se sqlite3.Error
+	if errors.As(err, &se) && se.Code == sqlite3.ErrConstraint {
+		switch se.ExtendedCode {
+		case sqlite3.ErrConstraintUnique, sqlite3.ErrConstraintPrimaryKey:
+			return fmt.Errorf("%s: %w", what, errdefs.ErrExists)
+		}
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
