@@ -24,8 +24,8 @@ type chainSpec struct {
 }
 
 type chain struct {
-	dir    string
-	layers []string // index 0 = top, as Layers() orders them
+	dir     string
+	layers  []string // index 0 = top, as Layers() orders them
 	formats []string
 }
 

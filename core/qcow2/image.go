@@ -138,7 +138,7 @@ func (img *Image) Extents(ctx context.Context, off, length int64, fn func(Extent
 	if err != nil || n == 0 {
 		return err
 	}
-	var pending Extent
+	out := coalescer{fn: fn}
 	segments := 0
 	err = img.resolve(0, off, n, true, func(s segment, li int) error {
 		if segments++; segments%1024 == 0 {
@@ -146,18 +146,7 @@ func (img *Image) Extents(ctx context.Context, off, length int64, fn func(Extent
 				return err
 			}
 		}
-		e := Extent{Offset: s.off, Length: s.length, Kind: extentKind(s.kind), Layer: li}
-		if pending.Length > 0 && pending.Kind == e.Kind && pending.Layer == e.Layer && pending.Offset+pending.Length == e.Offset {
-			pending.Length += e.Length
-			return nil
-		}
-		if pending.Length > 0 {
-			if err := fn(pending); err != nil {
-				return err
-			}
-		}
-		pending = e
-		return nil
+		return out.add(Extent{Offset: s.off, Length: s.length, Kind: extentKind(s.kind), Layer: li})
 	})
 	if err != nil {
 		return err
@@ -165,7 +154,63 @@ func (img *Image) Extents(ctx context.Context, off, length int64, fn func(Extent
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return fn(pending)
+	return out.flush()
+}
+
+// coalescer merges adjacent equal extents before passing them on.
+type coalescer struct {
+	pending Extent
+	fn      func(Extent) error
+}
+
+func (c *coalescer) add(e Extent) error {
+	p := &c.pending
+	if p.Length > 0 && p.Kind == e.Kind && p.Layer == e.Layer && p.Offset+p.Length == e.Offset {
+		p.Length += e.Length
+		return nil
+	}
+	if err := c.flush(); err != nil {
+		return err
+	}
+	c.pending = e
+	return nil
+}
+
+func (c *coalescer) flush() error {
+	if c.pending.Length == 0 {
+		return nil
+	}
+	e := c.pending
+	c.pending = Extent{}
+	return c.fn(e)
+}
+
+// Top returns a view of the top n layers of img: its content is img's, but
+// its Extents report as Unallocated every range that layer n or a deeper one
+// decides. Flattening it with BackingFile naming Layers()[n] writes the top
+// n layers as one overlay of layer n.
+func (img *Image) Top(n int) Source { return topView{img: img, n: n} }
+
+type topView struct {
+	img *Image
+	n   int
+}
+
+func (v topView) Size() int64                             { return v.img.Size() }
+func (v topView) ReadAt(p []byte, off int64) (int, error) { return v.img.ReadAt(p, off) }
+
+func (v topView) Extents(ctx context.Context, off, length int64, fn func(Extent) error) error {
+	out := coalescer{fn: fn}
+	err := v.img.Extents(ctx, off, length, func(e Extent) error {
+		if e.Layer < 0 || e.Layer >= v.n {
+			e.Kind, e.Layer = Unallocated, -1
+		}
+		return out.add(e)
+	})
+	if err != nil {
+		return err
+	}
+	return out.flush()
 }
 
 func extentKind(k clusterKind) ExtentKind {

@@ -132,7 +132,8 @@ func (c *chainOpener) layerOf(f *os.File, path string, size int64, id fileID, fo
 	}
 	switch format {
 	case FormatRaw:
-		return &rawLayer{path: path, f: f, size: size}, nil
+		// QEMU sizes a raw disk in whole sectors; the tail reads as zeros.
+		return &rawLayer{path: path, f: f, size: alignUp(size, sectorSize)}, nil
 	case FormatQcow2:
 		l, err := openQcow2Layer(path, f, size, int32(len(c.img.layers)), c.img.cache)
 		if err != nil {

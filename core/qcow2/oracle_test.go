@@ -14,9 +14,9 @@ import (
 // The QEMU tools are the oracle: every image these tests read is made by
 // them, and everything this package writes is judged by them.
 
-// run runs a command and returns its stdout and exit code; it fails the test
+// runCmd runs a command and returns its stdout and exit code; it fails the test
 // only when the command cannot run at all.
-func run(t testing.TB, name string, args ...string) (string, int) {
+func runCmd(t testing.TB, name string, args ...string) (string, int) {
 	t.Helper()
 	cmd := exec.Command(name, args...)
 	var stdout, stderr bytes.Buffer
@@ -36,7 +36,7 @@ func run(t testing.TB, name string, args ...string) (string, int) {
 // must runs a command that has to succeed.
 func must(t testing.TB, name string, args ...string) string {
 	t.Helper()
-	out, code := run(t, name, args...)
+	out, code := runCmd(t, name, args...)
 	if code != 0 {
 		t.Fatalf("%s %s: exit %d", name, strings.Join(args, " "), code)
 	}
@@ -81,7 +81,7 @@ type qemuCheckResult struct {
 // qemuCheck runs qemu-img check (exit 0 clean, 2 corrupt, 3 leaks).
 func qemuCheck(t testing.TB, img string) qemuCheckResult {
 	t.Helper()
-	out, code := run(t, "qemu-img", "check", "--output=json", img)
+	out, code := runCmd(t, "qemu-img", "check", "--output=json", img)
 	var r qemuCheckResult
 	if err := json.Unmarshal([]byte(out), &r); err != nil {
 		t.Fatalf("qemu-img check %s: exit %d, output %q: %v", img, code, out, err)
@@ -101,7 +101,7 @@ func requireClean(t testing.TB, img string) {
 // requireSame fails unless qemu-img compare says a and b read the same.
 func requireSame(t testing.TB, a, b string) {
 	t.Helper()
-	if _, code := run(t, "qemu-img", "compare", a, b); code != 0 {
+	if _, code := runCmd(t, "qemu-img", "compare", a, b); code != 0 {
 		t.Fatalf("qemu-img compare %s %s: exit %d", a, b, code)
 	}
 }

@@ -3,6 +3,7 @@ package qcow2
 import (
 	"bytes"
 	"context"
+	"io"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -44,7 +45,9 @@ func openChain(t testing.TB, c chain) *Image {
 	return img
 }
 
-func TestReadMatchesQemu(t *testing.T) {
+// TestGeneratedChains builds each chain of the matrix with QEMU, then
+// checks every operation of the package on it against QEMU.
+func TestGeneratedChains(t *testing.T) {
 	for _, spec := range chainSpecs() {
 		t.Run(spec.name, func(t *testing.T) {
 			t.Parallel()
@@ -52,21 +55,29 @@ func TestReadMatchesQemu(t *testing.T) {
 			c := buildChain(t, rng, spec)
 			img := openChain(t, c)
 			want := qemuRaw(t, c.top())
-			if img.Size() != int64(len(want)) {
-				t.Fatalf("Size %d, qemu-img says %d", img.Size(), len(want))
-			}
-			if d := firstDiff(readAll(t, img), want); d >= 0 {
-				t.Fatalf("content differs from qemu-img convert at %#x", d)
-			}
-			checkRandomReads(t, rng, img, want)
-			checkLayers(t, img, c)
-			checkExtentsMatchQemuMap(t, img, c)
+			checkRead(t, rng, img, c, want)
+			checkFlatten(t, rng, img, c)
+			checkDiff(t, rng, img, c)
 		})
 	}
 }
 
+// checkRead compares ReadAt, Layers and Extents with qemu-img.
+func checkRead(t *testing.T, rng *rand.Rand, img *Image, c chain, want []byte) {
+	t.Helper()
+	if img.Size() != int64(len(want)) {
+		t.Fatalf("Size %d, qemu-img says %d", img.Size(), len(want))
+	}
+	if d := firstDiff(readAll(t, img), want); d >= 0 {
+		t.Fatalf("content differs from qemu-img convert at %#x", d)
+	}
+	checkRandomReads(t, rng, img, want)
+	checkLayers(t, img, c)
+	checkExtentsMatchQemuMap(t, img, c)
+}
+
 // checkRandomReads reads random ranges, some past the end, concurrently.
-func checkRandomReads(t *testing.T, rng *rand.Rand, src Source, want []byte) {
+func checkRandomReads(t *testing.T, rng *rand.Rand, src io.ReaderAt, want []byte) {
 	t.Helper()
 	type job struct{ off, n int64 }
 	jobs := make([]job, 200)
