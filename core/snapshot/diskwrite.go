@@ -1,0 +1,183 @@
+package snapshot
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/boxlite-ai/boxlitefs/core/errdefs"
+	"github.com/boxlite-ai/boxlitefs/core/qcow2"
+	"github.com/boxlite-ai/boxlitefs/metadata"
+)
+
+// DiskWriter receives a whole image, qcow2 or raw, written sequentially from
+// offset 0, to replace one disk of a stopped box ("bring your own disk",
+// SPEC 2.2). Nothing changes until Commit verifies it.
+type DiskWriter struct {
+	box     *Box
+	disk    Disk
+	f       *os.File
+	written int64
+	mu      sync.Mutex
+}
+
+// NewDiskWriter starts receiving a new image for disk d.
+func (b *Box) NewDiskWriter(ctx context.Context, d Disk) (*DiskWriter, error) {
+	if _, err := b.requireStatus(ctx, Stopped); err != nil {
+		return nil, err
+	}
+	f, err := os.CreateTemp(b.rt.lay.tmp(), "disk-")
+	if err != nil {
+		return nil, err
+	}
+	return &DiskWriter{box: b, disk: d, f: f}, nil
+}
+
+// WriteAt appends p; anything but the next sequential offset is ErrInvalid,
+// since only a whole image written from the start can replace a disk.
+func (w *DiskWriter) WriteAt(p []byte, off int64) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if off != w.written {
+		return 0, fmt.Errorf("write at %d, expected %d: a disk file takes a whole image written from offset 0: %w",
+			off, w.written, errdefs.ErrInvalid)
+	}
+	n, err := w.f.WriteAt(p, off)
+	w.written += int64(n)
+	return n, err
+}
+
+// Size is how many bytes were written so far.
+func (w *DiskWriter) Size() int64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.written
+}
+
+// Abort drops what was written.
+func (w *DiskWriter) Abort() {
+	w.f.Close()
+	os.Remove(w.f.Name())
+}
+
+var qcow2Magic = []byte{'Q', 'F', 'I', 0xfb}
+
+// Commit verifies the image and makes it the disk: a qcow2 must be standalone
+// and clean; anything else is taken as a raw image (its size a multiple of
+// 512) and converted. The image becomes a frozen layer with a new empty
+// overlay on it, so the box's snapshots and clones are untouched.
+func (w *DiskWriter) Commit(ctx context.Context) error {
+	defer w.Abort()
+	b, rt := w.box, w.box.rt
+	if w.written == 0 {
+		return fmt.Errorf("no image was written: %w", errdefs.ErrInvalid)
+	}
+	if err := w.f.Sync(); err != nil {
+		return err
+	}
+	head := make([]byte, 4)
+	if _, err := w.f.ReadAt(head, 0); err != nil {
+		return err
+	}
+	id := newID()
+	final := rt.lay.layer(id)
+	tx0 := newID()[:16]
+	active := rt.lay.active(b.id, w.disk)
+	p := plan{BoxID: b.id,
+		Created:  []string{rt.lay.rel(final), rt.lay.rel(staging(active, tx0))},
+		Renames:  []rename{{From: rt.lay.rel(staging(active, tx0)), To: rt.lay.rel(active)}},
+		ReadOnly: []string{rt.lay.rel(final)},
+	}
+	lock := &lockRequest{BoxID: b.id, From: []State{Stopped}, To: Restoring}
+	var layer metadata.Layer
+	err := rt.mutate(ctx, "disk.replace", p, lock, func(m *mutation) error {
+		if err := os.MkdirAll(rt.lay.layerDir(id), 0o755); err != nil {
+			return err
+		}
+		if bytes.Equal(head, qcow2Magic) {
+			if err := (imageVetter{}).Verify(w.f, w.written); err != nil {
+				return err
+			}
+			if err := os.Link(w.f.Name(), final); err != nil {
+				return err
+			}
+		} else {
+			if w.written%512 != 0 {
+				return fmt.Errorf("a raw image must be a multiple of 512 bytes, got %d: %w", w.written, errdefs.ErrInvalid)
+			}
+			if err := rt.convertRaw(ctx, w.f.Name(), final); err != nil {
+				return err
+			}
+		}
+		size, _, err := diskShape(final)
+		if err != nil {
+			return err
+		}
+		st, err := os.Stat(final)
+		if err != nil {
+			return err
+		}
+		layer = metadata.Layer{ID: id, Format: string(qcow2.FormatQcow2), VirtualSize: size, FileSize: st.Size(), CreatedAt: time.Now()}
+		m.step("layer")
+		return rt.createOverlay(staging(active, tx0), id, size)
+	}, func(tx *metadata.Tx) error {
+		if err := tx.InsertLayer(ctx, layer); err != nil {
+			return err
+		}
+		if err := tx.SetBoxDisk(ctx, b.id, string(w.disk), id); err != nil {
+			return err
+		}
+		return rt.updateConfig(ctx, tx, b.id, func(cfg *boxConfig) error {
+			cfg.setDiskSize(w.disk, layer.VirtualSize)
+			return nil
+		})
+	})
+	if err != nil {
+		return err
+	}
+	rt.publish(BoxChanged, b.id)
+	return rt.collect(ctx)
+}
+
+// AdoptDisk makes disk d of this stopped box a copy-on-write copy of another
+// disk state (what copy_file_range between two disk files of the mount
+// does): O(1), no data is copied.
+func (b *Box) AdoptDisk(ctx context.Context, d Disk, from DiskRef) error {
+	rt := b.rt
+	srcBox, err := rt.BoxByID(ctx, from.BoxID)
+	if err != nil {
+		return err
+	}
+	src, err := srcBox.source(ctx, from.Snapshot, true)
+	if err != nil {
+		return err
+	}
+	defer rt.unpin(src.pins)
+	layer, size := src.layers[from.Disk], src.sizes[from.Disk]
+	tx0 := newID()[:16]
+	active := rt.lay.active(b.id, d)
+	p := plan{BoxID: b.id,
+		Created: []string{rt.lay.rel(staging(active, tx0))},
+		Renames: []rename{{From: rt.lay.rel(staging(active, tx0)), To: rt.lay.rel(active)}},
+	}
+	lock := &lockRequest{BoxID: b.id, From: []State{Stopped}, To: Restoring}
+	err = rt.mutate(ctx, "disk.adopt", p, lock, func(m *mutation) error {
+		return rt.createOverlay(staging(active, tx0), layer, size)
+	}, func(tx *metadata.Tx) error {
+		if err := tx.SetBoxDisk(ctx, b.id, string(d), layer); err != nil {
+			return err
+		}
+		return rt.updateConfig(ctx, tx, b.id, func(cfg *boxConfig) error {
+			cfg.setDiskSize(d, size)
+			return nil
+		})
+	})
+	if err != nil {
+		return err
+	}
+	rt.publish(BoxChanged, b.id)
+	return rt.collect(ctx)
+}

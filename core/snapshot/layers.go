@@ -1,0 +1,162 @@
+package snapshot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/boxlite-ai/boxlitefs/core/qcow2"
+	"github.com/boxlite-ai/boxlitefs/metadata"
+)
+
+// Frozen layers are immutable files in bases/. The database says who holds
+// each one (a box's disk, a snapshot, a base image, or a layer above it);
+// open readers hold them in memory (pins). A layer nothing holds is deleted.
+
+// layerSet is the in-memory side: pins, and the lock that makes "find the
+// dead layers and delete them" atomic against "look up layers and pin them".
+type layerSet struct {
+	mu   sync.Mutex
+	pins map[string]int
+}
+
+func newLayerSet() *layerSet { return &layerSet{pins: map[string]int{}} }
+
+// pinned runs lookup under the collector's lock and pins the layer ids it
+// returns, so that no collection can delete them until unpin.
+func (rt *Runtime) pinned(ctx context.Context, lookup func(tx *metadata.Tx) ([]string, error)) ([]string, error) {
+	rt.layers.mu.Lock()
+	defer rt.layers.mu.Unlock()
+	var ids []string
+	err := rt.db.View(ctx, func(tx *metadata.Tx) error {
+		var err error
+		ids, err = lookup(tx)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range ids {
+		if id != "" {
+			rt.layers.pins[id]++
+		}
+	}
+	return ids, nil
+}
+
+// unpin releases pins and collects layers that only the pins held.
+func (rt *Runtime) unpin(ids []string) {
+	rt.layers.mu.Lock()
+	for _, id := range ids {
+		if id == "" {
+			continue
+		}
+		if rt.layers.pins[id]--; rt.layers.pins[id] <= 0 {
+			delete(rt.layers.pins, id)
+		}
+	}
+	rt.layers.mu.Unlock()
+	if err := rt.collect(context.Background()); err != nil {
+		rt.log.Error("collect layers", "err", err)
+	}
+}
+
+// collect deletes every layer nothing holds: rows first (children before
+// parents, in one transaction), then files. A crash in between leaves files
+// without rows, which recovery removes.
+func (rt *Runtime) collect(ctx context.Context) error {
+	rt.layers.mu.Lock()
+	defer rt.layers.mu.Unlock()
+	var gone []string
+	err := rt.db.Update(ctx, func(tx *metadata.Tx) error {
+		gone = gone[:0]
+		dead, err := tx.DeadLayers(ctx)
+		if err != nil {
+			return err
+		}
+		held := map[string]bool{}
+		for id := range rt.layers.pins {
+			held[id] = true
+		}
+		// A pinned layer keeps its ancestors too.
+		for _, l := range dead {
+			if held[l.ID] && l.ParentID != "" {
+				held[l.ParentID] = true
+			}
+		}
+		for _, l := range dead { // children first, so held parents of held children are marked above
+			if held[l.ID] {
+				continue
+			}
+			if err := tx.DeleteLayer(ctx, l.ID); err != nil {
+				return err
+			}
+			gone = append(gone, l.ID)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, id := range gone {
+		if err := os.Remove(rt.lay.layer(id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			rt.log.Error("remove layer", "layer", id, "err", err)
+		}
+		rt.log.Debug("layer deleted", "layer", id)
+	}
+	return nil
+}
+
+// createOverlay makes an empty qcow2 at path on top of layer base (none when
+// base is ""), with the given virtual size.
+func (rt *Runtime) createOverlay(path, base string, size int64) error {
+	opts := qcow2.CreateOptions{}
+	if base != "" {
+		opts.BackingFile = backingName(base)
+		opts.BackingFormat = qcow2.FormatQcow2
+	}
+	if err := qcow2.Create(path, size, opts); err != nil {
+		return fmt.Errorf("create overlay: %w", err)
+	}
+	return nil
+}
+
+// linkLayer gives an existing file (an active layer being frozen, or a
+// staged image) its frozen name bases/{xx}/{id}.qcow2.
+func (rt *Runtime) linkLayer(src, id string) error {
+	if err := os.MkdirAll(rt.lay.layerDir(id), 0o755); err != nil {
+		return err
+	}
+	if err := os.Link(src, rt.lay.layer(id)); err != nil {
+		return fmt.Errorf("freeze layer: %w", err)
+	}
+	return nil
+}
+
+// openPolicy lets the qcow2 reader follow backing files inside the home only.
+func (rt *Runtime) openPolicy() qcow2.OpenOptions {
+	return qcow2.OpenOptions{AllowBacking: qcow2.AllowUnder(rt.home)}
+}
+
+// diskShape reads what the engine needs to know about an active file: its
+// virtual size, and whether anything was written to it since it was made.
+func diskShape(path string) (size int64, empty bool, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, false, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return 0, false, err
+	}
+	info, err := qcow2.Inspect(f, st.Size())
+	if err != nil {
+		return 0, false, fmt.Errorf("%s: %w", filepath.Base(path), err)
+	}
+	return info.VirtualSize, info.AllocatedClusters == 0, nil
+}

@@ -1,0 +1,73 @@
+package snapshot
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"path/filepath"
+)
+
+// layout names every file of a home (SPEC 1). All active and frozen qcow2
+// files sit two directories below the home (boxes/{id}/ and bases/{xx}/), so
+// a relative backing name such as "../../bases/ab/abcd….qcow2" resolves the
+// same from either, and a home can be moved as a whole.
+type layout struct {
+	home string
+}
+
+func (l layout) db() string           { return filepath.Join(l.home, "db", "boxlite.db") }
+func (l layout) owners() string       { return filepath.Join(l.home, "db", "owners") }
+func (l layout) homeLock() string     { return filepath.Join(l.home, "db", "home.lock") }
+func (l layout) boxes() string        { return filepath.Join(l.home, "boxes") }
+func (l layout) bases() string        { return filepath.Join(l.home, "bases") }
+func (l layout) tmp() string          { return filepath.Join(l.home, "tmp") }
+func (l layout) box(id string) string { return filepath.Join(l.home, "boxes", id) }
+
+func (l layout) active(boxID string, d Disk) string {
+	return filepath.Join(l.box(boxID), d.FileName())
+}
+
+func (l layout) snapshotsDir(boxID string) string {
+	return filepath.Join(l.box(boxID), "snapshots")
+}
+
+func (l layout) snapshotDir(boxID, name string) string {
+	return filepath.Join(l.snapshotsDir(boxID), name)
+}
+
+func (l layout) snapshotFile(boxID, name string, d Disk) string {
+	return filepath.Join(l.snapshotDir(boxID, name), d.FileName())
+}
+
+// rel gives a path relative to the home, as stored in the database.
+func (l layout) rel(path string) string {
+	r, err := filepath.Rel(l.home, path)
+	if err != nil {
+		return path
+	}
+	return r
+}
+
+// layerDir shards frozen layers by the first two characters of their id.
+func (l layout) layerDir(id string) string { return filepath.Join(l.bases(), id[:2]) }
+
+func (l layout) layer(id string) string { return filepath.Join(l.layerDir(id), id+".qcow2") }
+
+// backingName is how an active or frozen file names layer id as its backing
+// file: relative, and the same from boxes/{id}/ and bases/{xx}/.
+func backingName(id string) string {
+	return filepath.Join("..", "..", "bases", id[:2], id+".qcow2")
+}
+
+// staging is a hidden name next to final for a file being made.
+func staging(final, txID string) string {
+	return filepath.Join(filepath.Dir(final), "."+filepath.Base(final)+"."+txID)
+}
+
+// newID returns a random 128-bit identifier in hex.
+func newID() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err) // crypto/rand never fails on Linux
+	}
+	return hex.EncodeToString(b[:])
+}

@@ -1,0 +1,103 @@
+package snapshot
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/boxlite-ai/boxlitefs/core/errdefs"
+)
+
+// boxRegistry holds what the engine knows about boxes in memory only: their
+// running VMs, exports in progress, and the short lock that serializes
+// freezing a box's active layers between concurrent clones.
+type boxRegistry struct {
+	mu       sync.Mutex
+	entries  map[string]*boxEntry // by box id
+	reserved map[string]bool      // names reserved by clone targets
+}
+
+type boxEntry struct {
+	freeze  sync.Mutex // held while the active layers are frozen and replaced
+	vm      Instance   // nil when not running in this process
+	exports int        // exports streaming now
+}
+
+func newBoxRegistry() *boxRegistry {
+	return &boxRegistry{entries: map[string]*boxEntry{}, reserved: map[string]bool{}}
+}
+
+func (r *boxRegistry) entry(id string) *boxEntry {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e, ok := r.entries[id]
+	if !ok {
+		e = &boxEntry{}
+		r.entries[id] = e
+	}
+	return e
+}
+
+func (r *boxRegistry) vm(id string) Instance {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if e, ok := r.entries[id]; ok {
+		return e.vm
+	}
+	return nil
+}
+
+func (r *boxRegistry) setVM(id string, vm Instance) {
+	e := r.entry(id)
+	r.mu.Lock()
+	e.vm = vm
+	r.mu.Unlock()
+}
+
+func (r *boxRegistry) vms() map[string]Instance {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := map[string]Instance{}
+	for id, e := range r.entries {
+		if e.vm != nil {
+			out[id] = e.vm
+		}
+	}
+	return out
+}
+
+func (r *boxRegistry) exporting(id string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e, ok := r.entries[id]
+	return ok && e.exports > 0
+}
+
+func (r *boxRegistry) addExport(id string, delta int) {
+	e := r.entry(id)
+	r.mu.Lock()
+	e.exports += delta
+	r.mu.Unlock()
+}
+
+// reserve claims a name for a box being made by a clone target.
+func (r *boxRegistry) reserve(name string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.reserved[name] {
+		return fmt.Errorf("%q is being made: %w", name, errdefs.ErrExists)
+	}
+	r.reserved[name] = true
+	return nil
+}
+
+func (r *boxRegistry) release(name string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.reserved, name)
+}
+
+func (r *boxRegistry) isReserved(name string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.reserved[name]
+}

@@ -1,0 +1,198 @@
+package snapshot
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/boxlite-ai/boxlitefs/core/errdefs"
+	"github.com/boxlite-ai/boxlitefs/metadata"
+)
+
+// Runner starts boxes in VMs (core/runner provides one).
+type Runner interface {
+	Start(ctx context.Context, spec RunSpec) (Instance, error)
+}
+
+// RunSpec is what a VM needs to boot a box.
+type RunSpec struct {
+	BoxID         string
+	GuestDisk     string // path of the active guest-rootfs.qcow2
+	ContainerDisk string // path of the active disk.qcow2
+}
+
+// Instance is one running VM.
+type Instance interface {
+	Stop(ctx context.Context) error
+	// Freeze asks the guest to freeze its filesystems (FIFREEZE); Thaw undoes it.
+	Freeze(ctx context.Context) error
+	Thaw(ctx context.Context) error
+	// SwitchDisks makes the VM write to new overlays from now on, both at
+	// once; an empty path leaves that disk as it is.
+	SwitchDisks(ctx context.Context, guestOverlay, containerOverlay string) error
+	// Done is closed when the VM has exited.
+	Done() <-chan struct{}
+}
+
+// SetState starts (Running) or stops (Stopped) the box.
+func (b *Box) SetState(ctx context.Context, s State) error {
+	switch s {
+	case Running:
+		return b.start(ctx)
+	case Stopped:
+		return b.stop(ctx)
+	}
+	return fmt.Errorf("state %q: only running or stopped can be set: %w", s, errdefs.ErrInvalid)
+}
+
+func (b *Box) start(ctx context.Context) error {
+	rt := b.rt
+	if rt.opts.Runner == nil {
+		return fmt.Errorf("no runner configured: %w", errdefs.ErrUnsupported)
+	}
+	if rt.boxes.vm(b.id) != nil {
+		return nil
+	}
+	if err := rt.setStatus(ctx, b.id, Running, Stopped); err != nil {
+		return err
+	}
+	vm, err := rt.opts.Runner.Start(ctx, RunSpec{
+		BoxID: b.id, GuestDisk: rt.lay.active(b.id, GuestDisk), ContainerDisk: rt.lay.active(b.id, ContainerDisk),
+	})
+	if err != nil {
+		_ = rt.setStatus(context.WithoutCancel(ctx), b.id, Stopped, Running)
+		return fmt.Errorf("start: %w", err)
+	}
+	rt.boxes.setVM(b.id, vm)
+	go rt.watchVM(b.id, vm)
+	rt.publish(BoxChanged, b.id)
+	return nil
+}
+
+// watchVM marks the box stopped when its VM exits on its own.
+func (rt *Runtime) watchVM(id string, vm Instance) {
+	<-vm.Done()
+	if rt.boxes.vm(id) != vm {
+		return
+	}
+	rt.boxes.setVM(id, nil)
+	if err := rt.setStatus(context.Background(), id, Stopped, Running); err != nil {
+		rt.log.Error("box exited; marking it stopped failed", "box", id, "err", err)
+	}
+	rt.publish(BoxChanged, id)
+}
+
+func (b *Box) stop(ctx context.Context) error {
+	rt := b.rt
+	vm := rt.boxes.vm(b.id)
+	if vm == nil {
+		if _, err := b.requireStatus(ctx, Stopped); err != nil {
+			return err
+		}
+		return nil
+	}
+	if rt.opts.Runner == nil {
+		return fmt.Errorf("no runner configured: %w", errdefs.ErrUnsupported)
+	}
+	rt.boxes.setVM(b.id, nil)
+	err := vm.Stop(ctx)
+	if serr := rt.setStatus(context.WithoutCancel(ctx), b.id, Stopped, Running); serr != nil {
+		err = errors.Join(err, serr)
+	}
+	rt.publish(BoxChanged, b.id)
+	return err
+}
+
+// setStatus moves a box from one of from to s (not a journaled mutation: no
+// files change).
+func (rt *Runtime) setStatus(ctx context.Context, id string, s State, from ...State) error {
+	var fromS []string
+	for _, f := range from {
+		fromS = append(fromS, string(f))
+	}
+	state, _ := json.Marshal(boxState{Owner: rt.owner})
+	return rt.db.Update(ctx, func(tx *metadata.Tx) error {
+		ok, err := tx.SetStatus(ctx, id, string(s), state, fromS...)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			row, err := tx.BoxByID(ctx, id)
+			if err != nil {
+				return err
+			}
+			return fmt.Errorf("box %s is %s: %w", row.Name, row.Status, errdefs.ErrBusy)
+		}
+		return nil
+	})
+}
+
+// snapshotRunning snapshots a running box (SPEC 2.7).
+func (rt *Runtime) snapshotRunning(ctx context.Context, b *Box, name string, opts SnapshotOptions) (SnapshotInfo, error) {
+	e := rt.boxes.entry(b.id)
+	e.freeze.Lock()
+	defer e.freeze.Unlock()
+	vm := rt.boxes.vm(b.id)
+	if vm == nil {
+		return SnapshotInfo{}, fmt.Errorf("box stopped meanwhile: %w", errdefs.ErrBusy)
+	}
+	var out SnapshotInfo
+	if err := rt.freezeRunning(ctx, b, vm, name, opts, &out); err != nil {
+		return SnapshotInfo{}, err
+	}
+	rt.publish(SnapshotsChanged, b.id)
+	return out, nil
+}
+
+// freezeRunning captures a running box's disks: the guest freezes its
+// filesystems, the VM switches to new overlays, the guest thaws. If the
+// guest does not freeze in time, stop_on_quiesce_fail stops the box, captures
+// it cleanly and starts it again; otherwise the capture is crash-consistent.
+// The caller holds the box's freeze lock.
+func (rt *Runtime) freezeRunning(ctx context.Context, b *Box, vm Instance, snapshot string, opts SnapshotOptions, out *SnapshotInfo) error {
+	consistency := Crash
+	if opts.Quiesce {
+		timeout := time.Duration(opts.QuiesceTimeoutSecs) * time.Second
+		qctx, cancel := context.WithTimeout(ctx, timeout)
+		err := vm.Freeze(qctx)
+		cancel()
+		switch {
+		case err == nil:
+			consistency = Quiesced
+			defer func() {
+				if err := vm.Thaw(context.WithoutCancel(ctx)); err != nil {
+					rt.log.Error("thaw failed", "box", b.id, "err", err)
+				}
+			}()
+		case opts.StopOnQuiesceFail:
+			rt.log.Warn("quiesce failed; stopping the box to capture it", "box", b.id, "err", err)
+			if err := b.stop(ctx); err != nil {
+				return fmt.Errorf("quiesce failed and stop failed: %w", err)
+			}
+			ferr := rt.freezeBox(ctx, b, freezeRequest{snapshot: snapshot, consistency: Clean}, out)
+			if err := b.start(context.WithoutCancel(ctx)); err != nil {
+				return errors.Join(ferr, fmt.Errorf("restart after capture: %w", err))
+			}
+			return ferr
+		default:
+			rt.log.Warn("quiesce failed; capturing crash-consistent", "box", b.id, "err", err)
+		}
+	}
+	return rt.freezeBox(ctx, b, freezeRequest{
+		snapshot: snapshot, consistency: consistency,
+		switchDisks: func(ctx context.Context, overlays map[Disk]string) error {
+			return vm.SwitchDisks(ctx, overlays[GuestDisk], overlays[ContainerDisk])
+		},
+	}, out)
+}
+
+// stopAll stops every VM this process started.
+func (rt *Runtime) stopAll(ctx context.Context) error {
+	var errs []error
+	for id := range rt.boxes.vms() {
+		errs = append(errs, rt.mustBox(id).stop(ctx))
+	}
+	return errors.Join(errs...)
+}
