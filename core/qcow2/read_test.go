@@ -58,6 +58,7 @@ func TestGeneratedChains(t *testing.T) {
 			checkRead(t, rng, img, c, want)
 			checkFlatten(t, rng, img, c)
 			checkDiff(t, rng, img, c)
+			checkChecks(t, c)
 		})
 	}
 }
