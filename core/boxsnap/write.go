@@ -1,0 +1,177 @@
+package boxsnap
+
+import (
+	"archive/tar"
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"hash"
+	"io"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// bufferSize is the unit of transfer between stages: large enough that
+// per-call costs vanish, small enough to stay far under the memory budget.
+const bufferSize = 1 << 20
+
+// Disk is one disk member to write.
+type Disk struct {
+	// Size is the exact number of bytes WriteTo writes; it goes into the tar
+	// header before any data.
+	Size int64
+	// WriteTo streams the image to w, for example a flattened qcow2.
+	WriteTo func(ctx context.Context, w io.Writer) (int64, error)
+}
+
+// WriteOptions says how Write encodes an archive.
+type WriteOptions struct {
+	Compress    bool      // zstd when true, plain tar when false
+	Level       int       // zstd level 1..22; 0 means DefaultLevel
+	Concurrency int       // encoder goroutines; 0 means runtime.GOMAXPROCS
+	ModTime     time.Time // mtime of every member, whole seconds; zero means the Unix epoch
+	// Progress, when set, receives the disk bytes streamed so far and their
+	// total (both disks' Size).
+	Progress func(done, total int64)
+}
+
+func (o *WriteOptions) validate() error {
+	if o.Level < 0 || o.Level > 22 {
+		return invalid("compression level %d is outside 1..22", o.Level)
+	}
+	if o.Concurrency < 0 {
+		return invalid("concurrency %d is negative", o.Concurrency)
+	}
+	return nil
+}
+
+// Write streams an archive of the two disks to w: each disk is read once
+// and hashed on its way into the tar; manifest.json, carrying those
+// checksums, comes last. Write fills m's version and checksums (and
+// exported_at from ModTime when zero). Equal inputs give identical bytes.
+func Write(ctx context.Context, w io.Writer, m Manifest, guest, container Disk, opts WriteOptions) error {
+	if err := opts.validate(); err != nil {
+		return err
+	}
+	for _, d := range []struct {
+		name string
+		disk Disk
+	}{{MemberGuestDisk, guest}, {MemberContainerDisk, container}} {
+		if d.disk.Size < 0 || d.disk.WriteTo == nil {
+			return invalid("disk %s has no data or a negative size", d.name)
+		}
+	}
+	if err := checkOptions(m.Options); err != nil {
+		return invalid("manifest options: %w", err)
+	}
+	mtime := opts.ModTime.Truncate(time.Second)
+	if opts.ModTime.IsZero() {
+		mtime = time.Unix(0, 0)
+	}
+	m.Version = ManifestVersion
+	if m.ExportedAt.IsZero() {
+		m.ExportedAt = mtime.UTC()
+	}
+
+	out := bufio.NewWriterSize(w, bufferSize)
+	var sink io.Writer = out
+	var enc *zstd.Encoder
+	if opts.Compress {
+		level := opts.Level
+		if level == 0 {
+			level = DefaultLevel
+		}
+		var err error
+		if enc, err = newEncoder(out, level, opts.Concurrency); err != nil {
+			return invalid("zstd encoder: %w", err)
+		}
+		sink = enc
+	}
+	aw := &archiveWriter{
+		tw:    tar.NewWriter(sink),
+		mtime: mtime,
+		prog:  progress{report: opts.Progress, total: guest.Size + container.Size},
+	}
+	err := aw.write(ctx, &m, guest, container)
+	if enc != nil {
+		// Close also stops the encoder's goroutines on a failed write.
+		err = errors.Join(err, enc.Close())
+	}
+	if err != nil {
+		return err
+	}
+	return out.Flush()
+}
+
+// archiveWriter lays out the members of one archive.
+type archiveWriter struct {
+	tw    *tar.Writer
+	mtime time.Time
+	prog  progress
+}
+
+func (aw *archiveWriter) write(ctx context.Context, m *Manifest, guest, container Disk) error {
+	guestSum, err := aw.writeDisk(ctx, MemberGuestDisk, guest)
+	if err != nil {
+		return err
+	}
+	containerSum, err := aw.writeDisk(ctx, MemberContainerDisk, container)
+	if err != nil {
+		return err
+	}
+	aw.prog.flush()
+	m.GuestDiskChecksum = formatChecksum(guestSum)
+	m.ContainerDiskChecksum = formatChecksum(containerSum)
+	data, err := m.marshal()
+	if err != nil {
+		return err
+	}
+	if err := aw.tw.WriteHeader(memberHeader(MemberManifest, int64(len(data)), aw.mtime)); err != nil {
+		return err
+	}
+	if _, err := aw.tw.Write(data); err != nil {
+		return err
+	}
+	return aw.tw.Close()
+}
+
+// writeDisk streams one disk into the tar and returns its sha256.
+func (aw *archiveWriter) writeDisk(ctx context.Context, name string, d Disk) ([32]byte, error) {
+	var sum [32]byte
+	if err := aw.tw.WriteHeader(memberHeader(name, d.Size, aw.mtime)); err != nil {
+		return sum, err
+	}
+	hw := &hashingWriter{ctx: ctx, w: aw.tw, h: sha256.New(), prog: &aw.prog}
+	n, err := d.WriteTo(ctx, hw)
+	if err != nil {
+		return sum, wrapf("writing %s: %w", name, err)
+	}
+	if n != d.Size || hw.n != d.Size {
+		return sum, invalid("disk %s wrote %d bytes but declared %d", name, hw.n, d.Size)
+	}
+	hw.h.Sum(sum[:0])
+	return sum, nil
+}
+
+// hashingWriter hashes what passes into the archive, so each byte of a disk
+// is read once for both.
+type hashingWriter struct {
+	ctx  context.Context
+	w    io.Writer
+	h    hash.Hash
+	n    int64
+	prog *progress
+}
+
+func (hw *hashingWriter) Write(p []byte) (int, error) {
+	if err := hw.ctx.Err(); err != nil {
+		return 0, err
+	}
+	n, err := hw.w.Write(p)
+	hw.h.Write(p[:n])
+	hw.n += int64(n)
+	hw.prog.add(n)
+	return n, err
+}
