@@ -340,6 +340,22 @@ func (h *header) refuseUnsupported() error {
 	return nil
 }
 
+// parseReadableHeader parses a header and refuses what this package cannot
+// read, or must not trust.
+func parseReadableHeader(ra io.ReaderAt, fileSize int64) (*header, error) {
+	h, err := parseHeader(ra, fileSize)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.refuseUnsupported(); err != nil {
+		return nil, err
+	}
+	if err := h.refuseUnclean(); err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
 // refuseUnclean returns an error if h says its metadata may be inconsistent.
 func (h *header) refuseUnclean() error {
 	switch {

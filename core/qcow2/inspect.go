@@ -29,14 +29,8 @@ type Info struct {
 // refuses what Open refuses. It is meant to vet untrusted images; it reads
 // every table once and allocates no more than the file justifies.
 func Inspect(ra io.ReaderAt, size int64) (*Info, error) {
-	h, err := parseHeader(ra, size)
+	h, err := parseReadableHeader(ra, size)
 	if err != nil {
-		return nil, err
-	}
-	if err := h.refuseUnsupported(); err != nil {
-		return nil, err
-	}
-	if err := h.refuseUnclean(); err != nil {
 		return nil, err
 	}
 	k, err := check(context.Background(), ra, size, h)
@@ -45,7 +39,7 @@ func Inspect(ra io.ReaderAt, size int64) (*Info, error) {
 	}
 	res := k.res
 	if res.Corruptions > 0 {
-		return nil, errCorrupt("%d inconsistencies in the tables, the first: %s", res.Corruptions, k.firstCorruption)
+		return nil, errCorrupt("tables are inconsistent (%d problems; the first: %s)", res.Corruptions, k.firstCorruption)
 	}
 	return &Info{
 		Version: h.version, ClusterBits: int(h.clusterBits), VirtualSize: h.virtualSize, FileSize: size,

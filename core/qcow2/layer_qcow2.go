@@ -22,14 +22,8 @@ type qcow2Layer struct {
 }
 
 func openQcow2Layer(path string, f *os.File, fileSize int64, id int32, cache *l2Cache) (*qcow2Layer, error) {
-	h, err := parseHeader(f, fileSize)
+	h, err := parseReadableHeader(f, fileSize)
 	if err != nil {
-		return nil, err
-	}
-	if err := h.refuseUnsupported(); err != nil {
-		return nil, err
-	}
-	if err := h.refuseUnclean(); err != nil {
 		return nil, err
 	}
 	l1, err := readL1(f, h, fileSize)

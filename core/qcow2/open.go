@@ -1,6 +1,7 @@
 package qcow2
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -8,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/boxlite-ai/boxlitefs/core/errdefs"
 )
 
 // OpenOptions controls Open.
@@ -68,6 +71,9 @@ func (c *chainOpener) open(path string, format Format, allow func(string) error,
 			vet = allow // the top file was chosen by the caller; backing files were chosen by bytes
 		}
 		l, err := c.openLayer(path, format, vet)
+		if errors.Is(err, errdefs.ErrNotFound) && len(c.img.layers) > 0 {
+			return errCorrupt("backing file %s of %s is missing", path, c.img.layers[len(c.img.layers)-1].info().Path)
+		}
 		if err != nil {
 			return err
 		}
@@ -149,6 +155,9 @@ func (c *chainOpener) layerOf(f *os.File, path string, size int64, id fileID, fo
 // device, and returns its size and identity.
 func openFile(path string) (*os.File, int64, fileID, error) {
 	fd, err := syscall.Open(path, syscall.O_RDONLY|syscall.O_CLOEXEC|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
+	if err == syscall.ENOENT {
+		return nil, 0, fileID{}, fmt.Errorf("qcow2: open %s: %w", path, errdefs.ErrNotFound)
+	}
 	if err != nil {
 		return nil, 0, fileID{}, fmt.Errorf("qcow2: open %s: %w", path, &os.PathError{Op: "open", Path: path, Err: err})
 	}
