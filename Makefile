@@ -8,14 +8,18 @@ MOUNTPOINT ?= /mnt/boxlite
 FUZZTIME   ?= 10s
 TESTFLAGS  ?=
 
-.PHONY: all deps build run test unit fuzz bench clean
+.PHONY: all deps guest build run test unit fuzz bench clean
 
 all: build
 
 deps:
 	@scripts/deps.sh
 
-build:
+# The kernel and initramfs (agent as /init) that boxes boot; cached.
+guest: deps
+	scripts/guest.sh bin/guest
+
+build: guest
 	$(GO) build -o $(BIN) ./cmd/boxlitefs
 
 # Mounts an embedded default home in the foreground (Ctrl-C unmounts).
