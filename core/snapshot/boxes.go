@@ -21,7 +21,13 @@ const GuestBaseSize int64 = 2 << 30
 // the requested size, or, with FromDir, a standalone image of an ext4 filled
 // from that directory.
 func (rt *Runtime) CreateBox(ctx context.Context, name string, opts CreateOptions) (BoxInfo, error) {
-	if err := rt.checkNewName(ctx, name); err != nil {
+	return rt.createBox(ctx, name, opts, false)
+}
+
+// createBox makes a box; reserved says the caller holds the name's
+// reservation (a clone target or an import).
+func (rt *Runtime) createBox(ctx context.Context, name string, opts CreateOptions, reserved bool) (BoxInfo, error) {
+	if err := rt.checkNewName(ctx, name, reserved); err != nil {
 		return BoxInfo{}, err
 	}
 	size := opts.DiskSize
@@ -104,11 +110,11 @@ func (rt *Runtime) insertBox(ctx context.Context, tx *metadata.Tx, id, name stri
 }
 
 // checkNewName validates a name for a new box and fails early if it is taken.
-func (rt *Runtime) checkNewName(ctx context.Context, name string) error {
+func (rt *Runtime) checkNewName(ctx context.Context, name string, reserved bool) error {
 	if err := ValidateName(name); err != nil {
 		return err
 	}
-	if rt.boxes.isReserved(name) {
+	if !reserved && rt.boxes.isReserved(name) {
 		return fmt.Errorf("box %q is being made: %w", name, errdefs.ErrExists)
 	}
 	err := rt.db.View(ctx, func(tx *metadata.Tx) error {

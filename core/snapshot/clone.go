@@ -14,8 +14,13 @@ import (
 // box's disks are empty overlays on the source's frozen layers: O(1) in the
 // disk size, and the two boxes never see each other's later writes.
 func (b *Box) Clone(ctx context.Context, name string, opts CloneOptions) (BoxInfo, error) {
+	return b.clone(ctx, name, opts, false)
+}
+
+// clone makes the clone; reserved says the caller holds the name's reservation.
+func (b *Box) clone(ctx context.Context, name string, opts CloneOptions, reserved bool) (BoxInfo, error) {
 	rt := b.rt
-	if err := rt.checkNewName(ctx, name); err != nil {
+	if err := rt.checkNewName(ctx, name, reserved); err != nil {
 		return BoxInfo{}, err
 	}
 	src, err := b.source(ctx, opts.FromSnapshot, true)

@@ -6,11 +6,8 @@ import (
 	"fmt"
 	"os"
 	"sync"
-	"time"
 
 	"github.com/boxlite-ai/boxlitefs/core/errdefs"
-	"github.com/boxlite-ai/boxlitefs/core/qcow2"
-	"github.com/boxlite-ai/boxlitefs/metadata"
 )
 
 // DiskWriter receives a whole image, qcow2 or raw, written sequentially from
@@ -82,64 +79,23 @@ func (w *DiskWriter) Commit(ctx context.Context) error {
 	if _, err := w.f.ReadAt(head, 0); err != nil {
 		return err
 	}
-	id := newID()
-	final := rt.lay.layer(id)
-	tx0 := newID()[:16]
-	active := rt.lay.active(b.id, w.disk)
-	p := plan{BoxID: b.id,
-		Created:  []string{rt.lay.rel(final), rt.lay.rel(staging(active, tx0))},
-		Renames:  []rename{{From: rt.lay.rel(staging(active, tx0)), To: rt.lay.rel(active)}},
-		ReadOnly: []string{rt.lay.rel(final)},
-	}
-	lock := &lockRequest{BoxID: b.id, From: []State{Stopped}, To: Restoring}
-	var layer metadata.Layer
-	err := rt.mutate(ctx, "disk.replace", p, lock, func(m *mutation) error {
-		if err := os.MkdirAll(rt.lay.layerDir(id), 0o755); err != nil {
-			return err
-		}
+	layer, err := rt.storeLayer(ctx, "", func(final string) error {
 		if bytes.Equal(head, qcow2Magic) {
 			if err := (imageVetter{}).Verify(w.f, w.written); err != nil {
 				return err
 			}
-			if err := os.Link(w.f.Name(), final); err != nil {
-				return err
-			}
-		} else {
-			if w.written%512 != 0 {
-				return fmt.Errorf("a raw image must be a multiple of 512 bytes, got %d: %w", w.written, errdefs.ErrInvalid)
-			}
-			if err := rt.convertRaw(ctx, w.f.Name(), final); err != nil {
-				return err
-			}
+			return os.Link(w.f.Name(), final)
 		}
-		size, _, err := diskShape(final)
-		if err != nil {
-			return err
+		if w.written%512 != 0 {
+			return fmt.Errorf("a raw image must be a multiple of 512 bytes, got %d: %w", w.written, errdefs.ErrInvalid)
 		}
-		st, err := os.Stat(final)
-		if err != nil {
-			return err
-		}
-		layer = metadata.Layer{ID: id, Format: string(qcow2.FormatQcow2), VirtualSize: size, FileSize: st.Size(), CreatedAt: time.Now()}
-		m.step("layer")
-		return rt.createOverlay(staging(active, tx0), id, size)
-	}, func(tx *metadata.Tx) error {
-		if err := tx.InsertLayer(ctx, layer); err != nil {
-			return err
-		}
-		if err := tx.SetBoxDisk(ctx, b.id, string(w.disk), id); err != nil {
-			return err
-		}
-		return rt.updateConfig(ctx, tx, b.id, func(cfg *boxConfig) error {
-			cfg.setDiskSize(w.disk, layer.VirtualSize)
-			return nil
-		})
+		return rt.convertRaw(ctx, w.f.Name(), final)
 	})
 	if err != nil {
 		return err
 	}
-	rt.publish(BoxChanged, b.id)
-	return rt.collect(ctx)
+	defer rt.unpin([]string{layer.ID})
+	return b.adoptLayer(ctx, w.disk, layer.ID, layer.VirtualSize)
 }
 
 // AdoptDisk makes disk d of this stopped box a copy-on-write copy of another
@@ -156,28 +112,5 @@ func (b *Box) AdoptDisk(ctx context.Context, d Disk, from DiskRef) error {
 		return err
 	}
 	defer rt.unpin(src.pins)
-	layer, size := src.layers[from.Disk], src.sizes[from.Disk]
-	tx0 := newID()[:16]
-	active := rt.lay.active(b.id, d)
-	p := plan{BoxID: b.id,
-		Created: []string{rt.lay.rel(staging(active, tx0))},
-		Renames: []rename{{From: rt.lay.rel(staging(active, tx0)), To: rt.lay.rel(active)}},
-	}
-	lock := &lockRequest{BoxID: b.id, From: []State{Stopped}, To: Restoring}
-	err = rt.mutate(ctx, "disk.adopt", p, lock, func(m *mutation) error {
-		return rt.createOverlay(staging(active, tx0), layer, size)
-	}, func(tx *metadata.Tx) error {
-		if err := tx.SetBoxDisk(ctx, b.id, string(d), layer); err != nil {
-			return err
-		}
-		return rt.updateConfig(ctx, tx, b.id, func(cfg *boxConfig) error {
-			cfg.setDiskSize(d, size)
-			return nil
-		})
-	})
-	if err != nil {
-		return err
-	}
-	rt.publish(BoxChanged, b.id)
-	return rt.collect(ctx)
+	return b.adoptLayer(ctx, d, src.layers[from.Disk], src.sizes[from.Disk])
 }

@@ -1,7 +1,9 @@
 package snapshot
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -44,7 +46,7 @@ type ImportSession struct {
 // NewImport starts an import of box name; the name is reserved until Close
 // or Abort.
 func (rt *Runtime) NewImport(ctx context.Context, name string, opts ImportOptions) (*ImportSession, error) {
-	if err := rt.checkNewName(ctx, name); err != nil {
+	if err := rt.checkNewName(ctx, name, false); err != nil {
 		return nil, err
 	}
 	if err := rt.boxes.reserve(name); err != nil {
@@ -185,15 +187,19 @@ type imageVetter struct{}
 // MaxFileSize bounds a standalone image's file size from its header: data
 // clusters for the whole virtual size plus generous room for metadata.
 func (imageVetter) MaxFileSize(head []byte) (int64, error) {
-	h, err := qcow2.ParseHeader(head)
-	if err != nil {
-		return 0, fmt.Errorf("%w: %w", err, errdefs.ErrCorrupt)
+	if len(head) < 32 || !bytes.Equal(head[:4], qcow2Magic) {
+		return 0, fmt.Errorf("not a qcow2 image: %w", errdefs.ErrCorrupt)
 	}
-	if h.BackingFile != "" {
-		return 0, fmt.Errorf("image has a backing file %q: %w", h.BackingFile, errdefs.ErrCorrupt)
+	if binary.BigEndian.Uint64(head[8:16]) != 0 {
+		return 0, fmt.Errorf("image has a backing file: %w", errdefs.ErrCorrupt)
 	}
-	cluster := int64(1) << h.ClusterBits
-	clusters := (h.VirtualSize + cluster - 1) / cluster
+	bits := binary.BigEndian.Uint32(head[20:24])
+	virtual := binary.BigEndian.Uint64(head[24:32])
+	if bits < 9 || bits > 21 || virtual > 1<<50 {
+		return 0, fmt.Errorf("implausible qcow2 header: %w", errdefs.ErrCorrupt)
+	}
+	cluster := int64(1) << bits
+	clusters := (int64(virtual) + cluster - 1) / cluster
 	// Each data cluster costs at most one L2 entry (16 bytes with extended L2)
 	// and one refcount entry (8 bytes at most); then tables, header, slack.
 	return clusters*cluster + clusters*24 + 64*cluster + 16<<20, nil

@@ -34,9 +34,9 @@ import (
 type plan struct {
 	BoxID      string   `json:"box_id,omitempty"`
 	PrevStatus State    `json:"prev_status,omitempty"`
-	Created    []string `json:"created,omitempty"` // made before commit; removed on undo
-	Renames    []rename `json:"renames,omitempty"` // after commit
-	Removes    []string `json:"removes,omitempty"` // after commit
+	Created    []string `json:"created,omitempty"`   // made before commit; removed on undo
+	Renames    []rename `json:"renames,omitempty"`   // after commit
+	Removes    []string `json:"removes,omitempty"`   // after commit
 	ReadOnly   []string `json:"read_only,omitempty"` // made read-only after commit (new frozen layers)
 }
 

@@ -158,5 +158,5 @@ func diskShape(path string) (size int64, empty bool, err error) {
 	if err != nil {
 		return 0, false, fmt.Errorf("%s: %w", filepath.Base(path), err)
 	}
-	return info.VirtualSize, info.AllocatedClusters == 0, nil
+	return info.VirtualSize, info.DataClusters+info.ZeroClusters+info.CompressedClusters == 0, nil
 }

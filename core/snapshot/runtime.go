@@ -30,16 +30,17 @@ type Options struct {
 
 // Runtime is an open home.
 type Runtime struct {
-	home   string
-	lay    layout
-	db     *metadata.DB
-	log    *slog.Logger
-	opts   Options
-	owner  string   // this instance's id in journal rows
-	locks  []*os.File // the home lock (shared) and this owner's lock
-	layers *layerSet
-	boxes  *boxRegistry
-	events *broker
+	home    string
+	lay     layout
+	db      *metadata.DB
+	log     *slog.Logger
+	opts    Options
+	owner   string     // this instance's id in journal rows
+	locks   []*os.File // the home lock (shared) and this owner's lock
+	layers  *layerSet
+	boxes   *boxRegistry
+	events  *broker
+	targets *targetSet
 
 	recovered []Problem // what Open repaired
 
@@ -57,14 +58,15 @@ func Open(ctx context.Context, dir string, opts Options) (*Runtime, error) {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	rt := &Runtime{
-		home:   home,
-		lay:    layout{home: home},
-		log:    opts.Logger,
-		opts:   opts,
-		owner:  newID()[:16],
-		layers: newLayerSet(),
-		boxes:  newBoxRegistry(),
-		events: newBroker(),
+		home:    home,
+		lay:     layout{home: home},
+		log:     opts.Logger,
+		opts:    opts,
+		owner:   newID()[:16],
+		layers:  newLayerSet(),
+		boxes:   newBoxRegistry(),
+		events:  newBroker(),
+		targets: newTargetSet(),
 	}
 	for _, d := range []string{filepath.Dir(rt.lay.db()), rt.lay.owners(), rt.lay.boxes(), rt.lay.bases(), rt.lay.tmp()} {
 		if err := os.MkdirAll(d, 0o755); err != nil {

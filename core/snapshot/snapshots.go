@@ -93,8 +93,8 @@ func (s *Snapshots) Create(ctx context.Context, name string, opts SnapshotOption
 
 // freezeRequest says what a freeze of a box's active layers is for.
 type freezeRequest struct {
-	snapshot    string      // record a snapshot of this name; "" for a clone's freeze
-	consistency Consistency // of the snapshot
+	snapshot    string                                                    // record a snapshot of this name; "" for a clone's freeze
+	consistency Consistency                                               // of the snapshot
 	switchDisks func(ctx context.Context, overlays map[Disk]string) error // a running VM's switch; nil when stopped
 }
 

@@ -1,0 +1,395 @@
+package snapshot
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+
+	"github.com/boxlite-ai/boxlitefs/core/errdefs"
+	"github.com/boxlite-ai/boxlitefs/core/qcow2"
+)
+
+// maxSmallFile bounds what a copy may write into box.json, snapshot.json,
+// settings and the other small files of a box directory.
+const maxSmallFile = 1 << 20
+
+// Incoming is a file a copy tool writes byte by byte into a clone target.
+// A disk's bytes are compared with the source's disk as they arrive; while
+// they are equal nothing is stored.
+type Incoming struct {
+	ct   *CloneTarget
+	rel  string
+	role fileRole
+
+	mu      sync.Mutex
+	small   bytes.Buffer // small files
+	cmp     *DiskView    // the source disk, when known
+	f       *os.File     // staged bytes, once they differ from cmp (or no cmp)
+	written int64        // bytes received in order (compared or staged)
+	size    int64
+	closed  bool
+}
+
+// Create opens a file of the copy for writing. A name that is not part of a
+// box is ErrInvalid.
+func (ct *CloneTarget) Create(ctx context.Context, rel string) (*Incoming, error) {
+	role, ok := parseRole(rel)
+	ct.mu.Lock()
+	defer ct.mu.Unlock()
+	if ct.dropped {
+		return nil, fmt.Errorf("clones/%s was removed: %w", ct.name, errdefs.ErrNotFound)
+	}
+	if !ok {
+		return nil, ct.refuseLocked(rel)
+	}
+	in := &Incoming{ct: ct, rel: rel, role: role}
+	if role.kind == kindDisk {
+		in.cmp = ct.comparisonLocked(ctx, role)
+	}
+	ct.setFileLocked(rel, 0)
+	return in, nil
+}
+
+// comparisonLocked opens the source's disk this file should equal, if the
+// copy said where it comes from.
+func (ct *CloneTarget) comparisonLocked(ctx context.Context, role fileRole) *DiskView {
+	src := ct.source
+	if src == nil {
+		src = ct.boundFrom
+	}
+	if src == nil {
+		return nil
+	}
+	b, err := ct.rt.BoxByID(ctx, src.BoxID)
+	if err != nil {
+		return nil
+	}
+	snap := src.Snapshot
+	if role.snapshot != "" {
+		snap = role.snapshot // snapshots/S/ of a copied box is that box's snapshot S
+	}
+	v, err := b.openView(ctx, snap, role.disk)
+	if err != nil {
+		return nil
+	}
+	return v
+}
+
+// WriteAt receives bytes at off.
+func (in *Incoming) WriteAt(p []byte, off int64) (int, error) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.role.kind != kindDisk {
+		if off+int64(len(p)) > maxSmallFile {
+			return 0, fmt.Errorf("%s: too large for a box file: %w", in.rel, errdefs.ErrInvalid)
+		}
+		b := in.small.Bytes()
+		if need := int(off) + len(p); need > len(b) {
+			in.small.Write(make([]byte, need-len(b)))
+			b = in.small.Bytes()
+		}
+		copy(b[off:], p)
+		in.grow(off + int64(len(p)))
+		return len(p), nil
+	}
+	if in.f == nil && off == in.written && in.cmp != nil && off+int64(len(p)) <= in.cmp.Size() {
+		same, err := in.equalsSource(p, off)
+		if err != nil {
+			return 0, err
+		}
+		if same {
+			in.written += int64(len(p))
+			in.grow(in.written)
+			return len(p), nil
+		}
+	}
+	if err := in.materialize(); err != nil {
+		return 0, err
+	}
+	n, err := in.f.WriteAt(p, off)
+	if end := off + int64(n); end > in.written {
+		in.written = end
+	}
+	in.grow(off + int64(n))
+	return n, err
+}
+
+func (in *Incoming) equalsSource(p []byte, off int64) (bool, error) {
+	buf := make([]byte, len(p))
+	if _, err := in.cmp.ReadAt(buf, off); err != nil && !errors.Is(err, io.EOF) {
+		return false, err
+	}
+	return bytes.Equal(buf, p), nil
+}
+
+func (in *Incoming) grow(size int64) {
+	if size > in.size {
+		in.size = size
+	}
+	in.ct.mu.Lock()
+	in.ct.setFileLocked(in.rel, in.size)
+	in.ct.mu.Unlock()
+}
+
+// materialize starts storing bytes: the prefix that equalled the source is
+// copied from it first.
+func (in *Incoming) materialize() error {
+	if in.f != nil {
+		return nil
+	}
+	f, err := os.CreateTemp(in.ct.rt.lay.tmp(), "clone-")
+	if err != nil {
+		return err
+	}
+	if in.written > 0 {
+		if _, err := io.Copy(f, io.NewSectionReader(in.cmp, 0, in.written)); err != nil {
+			f.Close()
+			os.Remove(f.Name())
+			return err
+		}
+	}
+	in.f = f
+	return nil
+}
+
+// Truncate sets the file's size (O_TRUNC, ftruncate).
+func (in *Incoming) Truncate(size int64) error {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.role.kind != kindDisk {
+		if size > maxSmallFile {
+			return fmt.Errorf("%s: too large for a box file: %w", in.rel, errdefs.ErrInvalid)
+		}
+		b := in.small.Bytes()
+		if int(size) <= len(b) {
+			in.small.Truncate(int(size))
+		} else {
+			in.small.Write(make([]byte, int(size)-len(b)))
+		}
+		in.size = size
+		return nil
+	}
+	if size == in.size {
+		return nil
+	}
+	if size < in.written && in.f == nil {
+		in.written = size
+	}
+	if err := in.materialize(); err != nil {
+		return err
+	}
+	in.size = size
+	return in.f.Truncate(size)
+}
+
+// Abort drops the file.
+func (in *Incoming) Abort() {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	in.release()
+}
+
+func (in *Incoming) release() {
+	if in.closed {
+		return
+	}
+	in.closed = true
+	if in.cmp != nil {
+		in.cmp.Close()
+	}
+	if in.f != nil {
+		in.f.Close()
+		os.Remove(in.f.Name())
+	}
+}
+
+// Close interprets what was written.
+func (in *Incoming) Close(ctx context.Context) error {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.closed {
+		return nil
+	}
+	defer in.release()
+	ct := in.ct
+	ct.mu.Lock()
+	defer ct.mu.Unlock()
+	switch in.role.kind {
+	case kindBoxJSON:
+		var v struct{ ID, Name string }
+		if json.Unmarshal(in.small.Bytes(), &v) == nil {
+			ct.source = ct.rt.findSource(ctx, v.ID, v.Name, "")
+		}
+	case kindSnapshotJSON:
+		var v struct {
+			BoxID string `json:"box_id"`
+			Name  string `json:"name"`
+		}
+		if json.Unmarshal(in.small.Bytes(), &v) == nil {
+			ct.source = ct.rt.findSource(ctx, v.BoxID, "", v.Name)
+		}
+	case kindSetting:
+		return ct.settingLocked(ctx, in.role.key, in.small.String())
+	case kindDisk:
+		return in.closeDiskLocked(ctx)
+	}
+	return nil
+}
+
+// findSource resolves what box.json or snapshot.json names, if it exists.
+func (rt *Runtime) findSource(ctx context.Context, id, name, snapshot string) *sourceKey {
+	b, err := rt.BoxByID(ctx, id)
+	if err != nil && name != "" {
+		b, err = rt.Box(ctx, name)
+	}
+	if err != nil {
+		return nil
+	}
+	if snapshot != "" {
+		if _, err := b.Snapshots().Get(ctx, snapshot); err != nil {
+			return nil
+		}
+	}
+	return &sourceKey{BoxID: b.id, Snapshot: snapshot}
+}
+
+func (ct *CloneTarget) settingLocked(ctx context.Context, key, value string) error {
+	check := DefaultSettings()
+	if err := check.Set(key, value); err != nil {
+		return err
+	}
+	if ct.boxID != "" {
+		return ct.rt.mustBox(ct.boxID).SetSetting(ctx, key, value)
+	}
+	ct.settings[key] = strings.TrimSpace(value)
+	return nil
+}
+
+// closeDiskLocked: a disk equal to the source's shares its layer; one that
+// differs is verified and stored as an overlay of the source's layer (or
+// standalone when there is no source).
+func (in *Incoming) closeDiskLocked(ctx context.Context) error {
+	ct, role := in.ct, in.role
+	if in.f == nil && in.size == 0 {
+		return nil // created, nothing written
+	}
+	if in.f == nil && in.cmp != nil && in.written == in.cmp.Size() {
+		return ct.sameDiskLocked(ctx, role, in.cmp.Ref())
+	}
+	if err := in.materialize(); err != nil {
+		return err
+	}
+	if err := in.f.Sync(); err != nil {
+		return err
+	}
+	var parent string
+	var parentPins []string
+	if in.cmp != nil {
+		src, err := ct.rt.mustBox(in.cmp.Ref().BoxID).source(ctx, in.cmp.Ref().Snapshot, true)
+		if err == nil {
+			parent, parentPins = src.layers[role.disk], src.pins
+		}
+	}
+	defer ct.rt.unpin(parentPins)
+	layer, err := ct.rt.storeReceived(ctx, in.f, in.size, parent)
+	if err != nil {
+		return err
+	}
+	if role.snapshot != "" {
+		return ct.addPartLocked(ctx, role.snapshot, role.disk, pendingPart{layer: layer.ID, size: layer.VirtualSize}, ct.sourceLocked())
+	}
+	defer ct.rt.unpin([]string{layer.ID})
+	if ct.boxID == "" {
+		if err := ct.bindLocked(ctx, ct.sourceLocked()); err != nil {
+			return err
+		}
+	}
+	return ct.rt.mustBox(ct.boxID).adoptLayer(ctx, role.disk, layer.ID, layer.VirtualSize)
+}
+
+func (ct *CloneTarget) sourceLocked() *sourceKey {
+	if ct.source != nil {
+		return ct.source
+	}
+	return ct.boundFrom
+}
+
+// sameDiskLocked handles a disk copied byte for byte equal to ref.
+func (ct *CloneTarget) sameDiskLocked(ctx context.Context, role fileRole, ref DiskRef) error {
+	from := sourceKey{BoxID: ref.BoxID, Snapshot: ref.Snapshot}
+	if role.snapshot != "" {
+		src, err := ct.rt.mustBox(ref.BoxID).source(ctx, ref.Snapshot, true)
+		if err != nil {
+			return err
+		}
+		ct.rt.pin(src.layers[ref.Disk])
+		ct.rt.unpin(src.pins)
+		return ct.addPartLocked(ctx, role.snapshot, role.disk, pendingPart{layer: src.layers[ref.Disk], size: src.sizes[ref.Disk]}, &from)
+	}
+	if ct.boxID == "" {
+		if err := ct.bindLocked(ctx, &from); err != nil {
+			return err
+		}
+		if ref.Disk == role.disk && ref.Snapshot == from.Snapshot {
+			return nil
+		}
+	} else if ct.boundFrom != nil && *ct.boundFrom == from && ref.Disk == role.disk {
+		return nil
+	}
+	return ct.rt.mustBox(ct.boxID).AdoptDisk(ctx, role.disk, ref)
+}
+
+// storeReceived verifies an image a copy wrote and stores it as a frozen
+// layer: only what differs from parent when there is one of the same size.
+func (rt *Runtime) storeReceived(ctx context.Context, f *os.File, size int64, parent string) (layerInfo, error) {
+	head := make([]byte, 4)
+	if _, err := f.ReadAt(head, 0); err != nil {
+		return layerInfo{}, fmt.Errorf("disk image: %w", errdefs.ErrInvalid)
+	}
+	isQcow2 := bytes.Equal(head, qcow2Magic)
+	if isQcow2 {
+		if err := (imageVetter{}).Verify(f, size); err != nil {
+			return layerInfo{}, err
+		}
+	} else if size%512 != 0 {
+		return layerInfo{}, fmt.Errorf("a raw image must be a multiple of 512 bytes, got %d: %w", size, errdefs.ErrInvalid)
+	}
+	format := qcow2.FormatRaw
+	if isQcow2 {
+		format = qcow2.FormatQcow2
+	}
+	img, err := qcow2.Open(f.Name(), qcow2.OpenOptions{Format: format})
+	if err != nil {
+		return layerInfo{}, err
+	}
+	defer img.Close()
+	var base *qcow2.Image
+	if parent != "" {
+		if base, err = qcow2.Open(rt.lay.layer(parent), rt.openPolicy()); err != nil {
+			return layerInfo{}, err
+		}
+		defer base.Close()
+		if base.Size() != img.Size() {
+			parent = ""
+		}
+	}
+	l, err := rt.storeLayer(ctx, parent, func(final string) error {
+		if parent == "" {
+			return qcow2.WriteFile(ctx, final, img, qcow2.FlattenOptions{})
+		}
+		return qcow2.WriteFile(ctx, final, newDiffSource(img, base),
+			qcow2.FlattenOptions{BackingFile: backingName(parent), BackingFormat: qcow2.FormatQcow2})
+	})
+	return layerInfo{ID: l.ID, VirtualSize: l.VirtualSize}, err
+}
+
+type layerInfo struct {
+	ID          string
+	VirtualSize int64
+}
