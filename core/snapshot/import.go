@@ -107,7 +107,6 @@ func (rt *Runtime) commitImport(ctx context.Context, name string, res *boxsnap.R
 		lid := newID()
 		layers[d] = metadata.Layer{ID: lid, Format: string(qcow2.FormatQcow2), CreatedAt: time.Now()}
 		p.Created = append(p.Created, rt.lay.rel(rt.lay.layer(lid)))
-		p.ReadOnly = append(p.ReadOnly, rt.lay.rel(rt.lay.layer(lid)))
 	}
 	err := rt.mutate(ctx, "box.import", p, nil, func(m *mutation) error {
 		if err := os.Mkdir(rt.lay.box(id), 0o755); err != nil {
@@ -133,6 +132,9 @@ func (rt *Runtime) commitImport(ctx context.Context, name string, res *boxsnap.R
 				return err
 			}
 			if err := os.Rename(staged[d], rt.lay.layer(l.ID)); err != nil {
+				return err
+			}
+			if err := os.Chmod(rt.lay.layer(l.ID), 0o444); err != nil {
 				return err
 			}
 			l.VirtualSize, l.FileSize = size, st.Size()

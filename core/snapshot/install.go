@@ -18,7 +18,7 @@ func (rt *Runtime) storeLayer(ctx context.Context, parent string, build func(fin
 	final := rt.lay.layer(id)
 	rt.pin(id)
 	var layer metadata.Layer
-	p := plan{Created: []string{rt.lay.rel(final)}, ReadOnly: []string{rt.lay.rel(final)}}
+	p := plan{Created: []string{rt.lay.rel(final)}}
 	err := rt.mutate(ctx, "layer.store", p, nil, func(m *mutation) error {
 		if err := os.MkdirAll(rt.lay.layerDir(id), 0o755); err != nil {
 			return err
@@ -32,6 +32,9 @@ func (rt *Runtime) storeLayer(ctx context.Context, parent string, build func(fin
 		}
 		st, err := os.Stat(final)
 		if err != nil {
+			return err
+		}
+		if err := os.Chmod(final, 0o444); err != nil {
 			return err
 		}
 		layer = metadata.Layer{ID: id, ParentID: parent, Format: string(qcow2.FormatQcow2),
