@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -90,29 +91,19 @@ func special(name string, typ byte, link string) tarMember {
 	return tarMember{hdr: &tar.Header{Typeflag: typ, Name: name, Linkname: link, Mode: 0o644, ModTime: testModTime}}
 }
 
-func manifestWith(f fixture, edit func(map[string]any)) []byte {
-	fields := map[string]any{
-		"version": 1, "box_name": "web", "image": "alpine:latest", "exported_at": "2025-01-02T03:04:05Z",
-		"guest_disk_checksum": sha256Hex(f.guest), "container_disk_checksum": sha256Hex(f.container),
+// manifestWith builds manifest.json from raw JSON values, so that tests can
+// put any type in any field.
+func manifestWith(f fixture, edit func(fields map[string]string)) []byte {
+	fields := map[string]string{
+		"version": "1", "box_name": `"web"`, "image": `"alpine:latest"`, "exported_at": `"2025-01-02T03:04:05Z"`,
+		"guest_disk_checksum": strconv.Quote(sha256Hex(f.guest)), "container_disk_checksum": strconv.Quote(sha256Hex(f.container)),
 	}
 	edit(fields)
-	var b bytes.Buffer
-	b.WriteString("{")
-	first := true
+	var parts []string
 	for k, v := range fields {
-		if !first {
-			b.WriteString(",")
-		}
-		first = false
-		fmt.Fprintf(&b, "%q:", k)
-		if s, ok := v.(string); ok {
-			fmt.Fprintf(&b, "%q", s)
-		} else {
-			fmt.Fprintf(&b, "%v", v)
-		}
+		parts = append(parts, strconv.Quote(k)+":"+v)
 	}
-	b.WriteString("}")
-	return b.Bytes()
+	return []byte("{" + strings.Join(parts, ",") + "}")
 }
 
 // headerOnly is a tar stream cut right after a member header that claims a
@@ -169,20 +160,22 @@ func TestRefusesBadArchives(t *testing.T) {
 		{"no manifest", buildTar(t, true, guest, container), "no manifest.json"},
 		{"no container disk", buildTar(t, true, regular(MemberManifest, f.manifest), guest), "no disk.qcow2"},
 		{"manifest version 999", buildTar(t, true, guest, container, regular(MemberManifest,
-			manifestWith(f, func(m map[string]any) { m["version"] = 999 }))), "version 999"},
+			manifestWith(f, func(m map[string]string) { m["version"] = "999" }))), "version 999"},
 		{"manifest version as string", buildTar(t, true, guest, container, regular(MemberManifest,
-			manifestWith(f, func(m map[string]any) { m["version"] = `"1"` }))), "not valid JSON"},
+			manifestWith(f, func(m map[string]string) { m["version"] = `"1"` }))), "not valid JSON"},
 		{"manifest not JSON", buildTar(t, true, guest, container, regular(MemberManifest, []byte("version=1"))), "not valid JSON"},
 		{"manifest trailing data", buildTar(t, true, guest, container, regular(MemberManifest,
 			append(append([]byte(nil), f.manifest...), "{}"...))), "data after"},
 		{"manifest uppercase checksum", buildTar(t, true, guest, container, regular(MemberManifest,
-			manifestWith(f, func(m map[string]any) { m["guest_disk_checksum"] = strings.ToUpper(sha256Hex(f.guest)) }))), "guest_disk_checksum"},
+			manifestWith(f, func(m map[string]string) {
+				m["guest_disk_checksum"] = strconv.Quote(strings.ToUpper(sha256Hex(f.guest)))
+			}))), "guest_disk_checksum"},
 		{"manifest options not an object", buildTar(t, true, guest, container, regular(MemberManifest,
-			manifestWith(f, func(m map[string]any) { m["options"] = "[1]" }))), "options"},
+			manifestWith(f, func(m map[string]string) { m["options"] = "[1]" }))), "options"},
 		{"wrong checksum", buildTar(t, true, guest, container, regular(MemberManifest,
-			manifestWith(f, func(m map[string]any) { m["container_disk_checksum"] = sha256Hex(f.guest) }))), "disk.qcow2 has checksum"},
+			manifestWith(f, func(m map[string]string) { m["container_disk_checksum"] = strconv.Quote(sha256Hex(f.guest)) }))), "disk.qcow2 has checksum"},
 		{"wrong checksum, manifest first", buildTar(t, false, regular(MemberManifest,
-			manifestWith(f, func(m map[string]any) { m["guest_disk_checksum"] = sha256Hex(nil) })), guest, container), "guest-rootfs.qcow2 has checksum"},
+			manifestWith(f, func(m map[string]string) { m["guest_disk_checksum"] = strconv.Quote(sha256Hex(nil)) })), guest, container), "guest-rootfs.qcow2 has checksum"},
 		{"vetter refuses image", buildTar(t, true, regular(MemberGuestDisk, backed), container, manifest), "has a backing file"},
 		{"image too small for a header", buildTar(t, true, regular(MemberGuestDisk, []byte("QFI")), container, manifest), "bad magic"},
 		{"disk beyond member cap", headerOnly(t, MemberGuestDisk, 5<<40, f.guest[:4096]), "more than the 4398046511104 allowed"},
@@ -193,7 +186,8 @@ func TestRefusesBadArchives(t *testing.T) {
 		{"garbage after end", append(append([]byte(nil), plain...), "trailing"...), "data follows the tar end marker"},
 		{"garbage in padding", append(append(append([]byte(nil), plain...), make([]byte, 9000)...), 1), "data follows the tar end marker"},
 		{"too much padding", append(append([]byte(nil), plain...), make([]byte, MaxTrailingZeros+512)...), "padding"},
-		{"garbage after zstd frame", append(compressBytes(t, plain), "garbage!"...), "after the tar end marker"},
+		{"garbage after zstd frame", append(compressBytes(t, plain), "garbage!"...), "data follows the end of the archive"},
+		{"one byte after zstd frame", append(compressBytes(t, plain), 0), "data follows the end of the archive"},
 		{"compressed garbage after end", compressBytes(t, append(append([]byte(nil), plain...), "trailing"...)), "data follows"},
 		{"zstd window too large", hugeWindowFrame(t, plain), "tar header"},
 		{"plain tar without ustar magic", v7Header(plain), "not an archive"},

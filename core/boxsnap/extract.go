@@ -20,7 +20,7 @@ const (
 type extractor struct {
 	dir      string
 	opts     ReadOptions
-	buf      []byte
+	bufs     [2][]byte       // staging buffers, allocated with the first disk
 	in       *sourceReader   // the archive as given
 	tarIn    *countingReader // the tar stream (decompressed when zstd)
 	seen     [memberCount]bool
@@ -214,7 +214,11 @@ func (x *extractor) checkTrailer() error {
 			return nil
 		}
 		if err != nil {
-			return x.streamErr("reading after the tar end marker", err)
+			if x.in.err != nil {
+				return x.streamErr("reading after the tar end marker", err)
+			}
+			// The tar stream is complete; only more zstd frames could follow.
+			return corrupt("data follows the end of the archive: %w", err)
 		}
 	}
 }

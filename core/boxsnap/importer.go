@@ -30,7 +30,8 @@ type Importer struct {
 	closed bool
 }
 
-// NewImporter starts an import that stages its disks in dir.
+// NewImporter starts an import that stages its disks in dir. ctx bounds the
+// whole import, not a single Write.
 func NewImporter(ctx context.Context, dir string, opts ReadOptions) (*Importer, error) {
 	x, err := newExtractor(dir, opts)
 	if err != nil {

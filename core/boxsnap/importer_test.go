@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -61,7 +62,7 @@ func TestImporterReportsAtTheRevealingWrite(t *testing.T) {
 	f := newFixture()
 	m := f.members()
 	guestBlocks := int(roundUp(int64(len(f.guest)), 512) / 512)
-	wrongSum := manifestWith(f, func(fields map[string]any) { fields["guest_disk_checksum"] = sha256Hex(nil) })
+	wrongSum := manifestWith(f, func(fields map[string]string) { fields["guest_disk_checksum"] = strconv.Quote(sha256Hex(nil)) })
 	manifestBlocks := int(roundUp(int64(len(wrongSum)), 512) / 512)
 	cases := []struct {
 		name    string

@@ -2,7 +2,6 @@ package boxsnap
 
 import (
 	"context"
-	"crypto/sha256"
 	"io"
 	"os"
 )
@@ -14,10 +13,10 @@ func (x *extractor) stageDisk(ctx context.Context, r io.Reader, m member, size i
 	if size > x.opts.MaxMemberSize {
 		return corrupt("%s declares %d bytes, more than the %d allowed", m, size, x.opts.MaxMemberSize)
 	}
-	if x.buf == nil {
-		x.buf = make([]byte, bufferSize)
+	if x.bufs[0] == nil {
+		x.bufs = [2][]byte{make([]byte, bufferSize), make([]byte, bufferSize)}
 	}
-	head := x.buf[:min(size, VetHeadSize)]
+	head := x.bufs[0][:min(size, VetHeadSize)]
 	if _, err := io.ReadFull(r, head); err != nil {
 		return x.streamErr("reading "+m.String(), err)
 	}
@@ -40,9 +39,10 @@ func (x *extractor) stageDisk(ctx context.Context, r io.Reader, m member, size i
 			err = wrapf("staging %s: %w", m, cerr)
 		}
 	}()
-	if err := x.copyDisk(ctx, f, r, m, len(head), size); err != nil {
+	if d.sum, err = x.copyDisk(ctx, f, r, m, len(head), size); err != nil {
 		return err
 	}
+	d.complete = true
 	if err := x.checkSum(m); err != nil {
 		return err
 	}
@@ -57,36 +57,40 @@ func (x *extractor) stageDisk(ctx context.Context, r io.Reader, m member, size i
 	return nil
 }
 
-// copyDisk moves the member's data (of which x.buf[:buffered] has already
-// been read) into f in whole buffers, hashing as it goes.
-func (x *extractor) copyDisk(ctx context.Context, f *os.File, r io.Reader, m member, buffered int, size int64) error {
-	h := sha256.New()
-	remaining := size - int64(buffered)
+// copyDisk moves the member's data into f in whole buffers, the first of
+// which already holds `filled` bytes, and returns its sha256.
+func (x *extractor) copyDisk(ctx context.Context, f *os.File, r io.Reader, m member, filled int, size int64) (sum [32]byte, err error) {
+	sink := startSink(f, x.bufs[1])
+	defer func() {
+		s, serr := sink.finish()
+		if err == nil && serr != nil {
+			err = wrapf("staging %s: %w", m, serr)
+		}
+		sum = s
+	}()
+	buf := x.bufs[0]
+	remaining := size - int64(filled)
 	for {
-		want := int(min(int64(len(x.buf)-buffered), remaining))
-		n, err := io.ReadFull(r, x.buf[buffered:buffered+want])
-		buffered += n
+		want := int(min(int64(len(buf)-filled), remaining))
+		n, err := io.ReadFull(r, buf[filled:filled+want])
+		filled += n
 		remaining -= int64(n)
 		if err != nil {
-			return x.streamErr("reading "+m.String(), err)
+			return sum, x.streamErr("reading "+m.String(), err)
 		}
-		if buffered == len(x.buf) || remaining == 0 {
-			chunk := x.buf[:buffered]
-			h.Write(chunk)
-			if _, err := f.Write(chunk); err != nil {
-				return wrapf("staging %s: %w", m, err)
-			}
-			buffered = 0
+		if filled < len(buf) && remaining > 0 {
+			continue
 		}
+		sink.submit(buf[:filled])
 		if remaining == 0 {
-			break
+			return sum, nil
 		}
 		if err := ctx.Err(); err != nil {
-			return wrapf("staging %s: %w", m, context.Cause(ctx))
+			return sum, wrapf("staging %s: %w", m, context.Cause(ctx))
 		}
+		if buf, err = sink.buffer(); err != nil {
+			return sum, wrapf("staging %s: %w", m, err)
+		}
+		filled = 0
 	}
-	d := &x.disks[m]
-	h.Sum(d.sum[:0])
-	d.complete = true
-	return nil
 }

@@ -155,6 +155,11 @@ func (aw *archiveWriter) writeDisk(ctx context.Context, name string, d Disk) ([3
 	return sum, nil
 }
 
+// hashPiece is zstd's largest block. Handing over and hashing one piece at a
+// time lets the encoder compress a block while the caller hashes it; hashing
+// a large write whole would leave the encoder idle meanwhile.
+const hashPiece = 128 << 10
+
 // hashingWriter hashes what passes into the archive, so each byte of a disk
 // is read once for both.
 type hashingWriter struct {
@@ -169,9 +174,17 @@ func (hw *hashingWriter) Write(p []byte) (int, error) {
 	if err := hw.ctx.Err(); err != nil {
 		return 0, err
 	}
-	n, err := hw.w.Write(p)
-	hw.h.Write(p[:n])
-	hw.n += int64(n)
-	hw.prog.add(n)
-	return n, err
+	var written int
+	for len(p) > 0 {
+		n, err := hw.w.Write(p[:min(len(p), hashPiece)])
+		hw.h.Write(p[:n])
+		written += n
+		hw.n += int64(n)
+		hw.prog.add(n)
+		if err != nil {
+			return written, err
+		}
+		p = p[n:]
+	}
+	return written, nil
 }
