@@ -72,18 +72,30 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT INT TERM
 deb=$(kernel_deb)
 
-dpkg -x "$deb" "$work/pkg"
+# The kernel and the modules, extracted once per package into the cache.
+kdir=$cache/$(basename "$deb" .deb)
+for f in vmlinuz $modules; do
+	[ -f "$kdir/$f" ] || [ -f "$kdir/$f.ko" ] && continue
+	[ -d "$work/pkg" ] || dpkg -x "$deb" "$work/pkg"
+	if [ "$f" = vmlinuz ]; then
+		src=$(ls "$work/pkg/boot/vmlinuz-"* | head -n 1) dst=vmlinuz
+	else
+		src=$(find "$work/pkg/lib/modules" -name "$f.ko" | head -n 1) dst=$f.ko
+	fi
+	[ -n "$src" ] || die "$dst not found in $deb"
+	mkdir -p "$kdir"
+	cp "$src" "$kdir/.$dst.$$" && mv -f "$kdir/.$dst.$$" "$kdir/$dst"
+done
+
 stage=$work/initramfs
 mkdir -p "$stage/bin" "$stage/lib/modules" "$stage/dev" "$stage/proc" "$stage/sys" "$stage/mnt" "$stage/tmp"
 for m in $modules; do
-	ko=$(find "$work/pkg/lib/modules" -name "$m.ko" | head -n 1)
-	[ -n "$ko" ] || die "module $m.ko not found in $deb"
-	cp "$ko" "$stage/lib/modules/"
+	cp "$kdir/$m.ko" "$stage/lib/modules/"
 done
 cp "$busybox" "$stage/bin/busybox"
 ln -s busybox "$stage/bin/sh"
 (cd "$root" && CGO_ENABLED=0 ${GO:-go} build -trimpath -ldflags='-s -w' -o "$stage/init" ./cmd/boxlite-agent)
-cp "$work/pkg/boot/vmlinuz-"* "$work/vmlinuz"
+cp "$kdir/vmlinuz" "$work/vmlinuz"
 
 # The stamp names every input, so an unchanged tree leaves the outputs (and
 # their mtimes) alone; cpio archives are not byte-reproducible by themselves.
@@ -96,8 +108,8 @@ fi
 (cd "$stage" && find . | LC_ALL=C sort | busybox cpio -o -H newc 2>/dev/null) | gzip -9 -n >"$work/initrd.img"
 # Rename into place so a reader never sees a half-written file.
 for f in vmlinuz initrd.img; do
-	cp "$work/$f" "$out/.$f.tmp"
-	mv -f "$out/.$f.tmp" "$out/$f"
+	cp "$work/$f" "$out/.$f.$$"
+	mv -f "$out/.$f.$$" "$out/$f"
 done
 echo "$stamp" >"$out/.stamp"
 log "built $out/vmlinuz and $out/initrd.img ($(basename "$deb"))"

@@ -92,15 +92,15 @@ func safeName(s string) bool {
 	return true
 }
 
-// unmountDisks unmounts the data disks, or at least remounts them read-only
+// unmount unmounts the data disks, or at least remounts them read-only
 // (which flushes them) when something still holds a file open.
-func unmountDisks(disks []quiesce.Disk, log *slog.Logger) {
-	for _, d := range slices.Backward(disks) {
-		if err := unix.Unmount(d.Mount, 0); err == nil {
+func unmount(mounts []string, log *slog.Logger) {
+	for _, m := range slices.Backward(mounts) {
+		if err := unix.Unmount(m, 0); err == nil {
 			continue
 		}
-		if err := unix.Mount(d.Mount, d.Mount, "", unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
-			log.Error("unmount disk", "mount", d.Mount, "err", err)
+		if err := unix.Mount(m, m, "", unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
+			log.Error("unmount disk", "mount", m, "err", err)
 		}
 	}
 }

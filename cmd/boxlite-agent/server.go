@@ -30,7 +30,8 @@ const (
 // concurrently (a write may block on a frozen filesystem until a thaw).
 type server struct {
 	log     *slog.Logger
-	disks   []quiesce.Disk
+	disks   []quiesce.Disk // whose files the file requests reach
+	mounts  []string       // what freeze and shutdown act on
 	freezer *freezer
 	out     io.Writer
 	outMu   sync.Mutex
@@ -40,6 +41,8 @@ type server struct {
 	// conn counts host connections; a freeze queued by a host that has
 	// since gone is not carried out.
 	conn atomic.Uint64
+	// session is the host session of the last request (read loop only).
+	session uint64
 	// powerOff ends the guest after a shutdown was answered.
 	powerOff func()
 }
@@ -49,14 +52,21 @@ type job struct {
 	conn uint64
 }
 
+// newServer serves the mounted disks.
 func newServer(disks []quiesce.Disk, out io.Writer, log *slog.Logger) *server {
 	mounts := make([]string, len(disks))
 	for i, d := range disks {
 		mounts[i] = d.Mount
 	}
+	return newServerOn(disks, mounts, out, log)
+}
+
+// newServerOn serves files of disks and freezes and unmounts mounts.
+func newServerOn(disks []quiesce.Disk, mounts []string, out io.Writer, log *slog.Logger) *server {
 	return &server{
 		log:      log,
 		disks:    disks,
+		mounts:   mounts,
 		freezer:  newFreezer(mounts, log),
 		out:      out,
 		ordered:  make(chan job, orderedQueue),
@@ -84,7 +94,7 @@ func (s *server) serve(ctx context.Context, port io.Reader) {
 		default:
 			if connected {
 				connected = false
-				s.hostGone(err)
+				s.hostGone("port closed: " + err.Error())
 			}
 			lines.Reset(port)
 			time.Sleep(hostPoll)
@@ -92,9 +102,9 @@ func (s *server) serve(ctx context.Context, port io.Reader) {
 	}
 }
 
-func (s *server) hostGone(err error) {
+func (s *server) hostGone(why string) {
 	s.conn.Add(1)
-	s.log.Info("host disconnected", "err", err)
+	s.log.Info("host disconnected", "why", why)
 	if terr := s.freezer.Thaw("host disconnected"); terr != nil {
 		s.log.Error("thaw", "err", terr)
 	}
@@ -105,6 +115,12 @@ func (s *server) dispatch(line []byte) {
 	if err := json.Unmarshal(line, &req); err != nil {
 		s.reply(quiesce.Response{Error: "malformed request", Code: quiesce.CodeOf(errdefs.ErrInvalid)})
 		return
+	}
+	if req.Session != 0 && req.Session != s.session {
+		if s.session != 0 {
+			s.hostGone("a new host session began")
+		}
+		s.session = req.Session
 	}
 	switch req.Op {
 	case quiesce.OpPing:
@@ -167,7 +183,7 @@ func (s *server) orderedRequest(j job) error {
 			s.log.Error("thaw", "err", err)
 		}
 		unix.Sync()
-		unmountDisks(s.disks, s.log)
+		unmount(s.mounts, s.log)
 		s.log.Info("shutting down")
 		return nil
 	}

@@ -35,9 +35,10 @@ type Options struct {
 // Client talks to one guest agent. It is safe for concurrent use: requests
 // are matched to responses by id.
 type Client struct {
-	conn net.Conn
-	log  *slog.Logger
-	hold time.Duration
+	conn    net.Conn
+	log     *slog.Logger
+	hold    time.Duration
+	session uint64
 
 	writeMu sync.Mutex // one line at a time on the wire
 	torn    bool       // under writeMu: the last write stopped mid-line
@@ -66,15 +67,16 @@ func NewClient(conn net.Conn, opts Options, log *slog.Logger) *Client {
 	if hold <= 0 {
 		hold = DefaultFreezeHold
 	}
-	var seed [8]byte
+	var seed [16]byte
 	_, _ = rand.Read(seed[:])
 	c := &Client{
-		conn: conn,
-		log:  log,
-		hold: min(hold, MaxFreezeHold),
+		conn:    conn,
+		log:     log,
+		hold:    min(hold, MaxFreezeHold),
+		session: binary.LittleEndian.Uint64(seed[8:]) | 1,
 		// A random first id keeps a previous connection's late answers,
 		// which the guest may still be sending, from matching ours.
-		nextID:  binary.LittleEndian.Uint64(seed[:]) >> 1,
+		nextID:  binary.LittleEndian.Uint64(seed[:8]) >> 1,
 		pending: make(map[uint64]chan Response),
 		done:    make(chan struct{}),
 	}
@@ -137,7 +139,7 @@ func (c *Client) call(ctx context.Context, req Request) (Response, error) {
 		return Response{}, fmt.Errorf("%s: %w", req.Op, ErrDisconnected)
 	}
 	c.nextID++
-	req.ID = c.nextID
+	req.ID, req.Session = c.nextID, c.session
 	c.pending[req.ID] = ch
 	c.mu.Unlock()
 

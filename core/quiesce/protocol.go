@@ -48,11 +48,15 @@ const (
 
 // Request is one line from the host.
 type Request struct {
-	ID   uint64 `json:"id"`
-	Op   string `json:"op"`
-	Disk string `json:"disk,omitempty"` // file ops: which mounted disk
-	Path string `json:"path,omitempty"` // file ops: a local path inside it
-	Data []byte `json:"data,omitempty"` // write-file: the content
+	ID uint64 `json:"id"`
+	// Session is the same in every request of one host connection and
+	// differs between connections, so the agent notices a new host even
+	// when the port's own disconnect went unseen (a fast reconnect).
+	Session uint64 `json:"session,omitempty"`
+	Op      string `json:"op"`
+	Disk    string `json:"disk,omitempty"` // file ops: which mounted disk
+	Path    string `json:"path,omitempty"` // file ops: a local path inside it
+	Data    []byte `json:"data,omitempty"` // write-file: the content
 	// HoldMillis is how long a freeze may last before the agent thaws by
 	// itself (0 = DefaultFreezeHold, capped at MaxFreezeHold).
 	HoldMillis int64 `json:"hold_ms,omitempty"`
