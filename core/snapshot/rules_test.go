@@ -83,17 +83,7 @@ func TestRestoreOnlyWhenStopped(t *testing.T) {
 	h.snapshot(b, "v1")
 	h.write(b, ContainerDisk, 0x22, 0, 1<<20)
 
-	if err := b.SetState(h.ctx, Running); err != nil {
-		t.Fatal(err)
-	}
-	before := h.observe()
-	requireErr(t, b.Snapshots().Restore(h.ctx, "v1"), errdefs.ErrBusy, "restore of a running box")
-	if after := h.observe(); !equalObserved(before, after) {
-		t.Fatalf("a refused restore changed the home:\nbefore\n%s\nafter\n%s", before, after)
-	}
-	if err := b.SetState(h.ctx, Stopped); err != nil {
-		t.Fatal(err)
-	}
+	h.refusedWhileRunning(b, "restore", func() error { return b.Snapshots().Restore(h.ctx, "v1") })
 
 	if err := b.Snapshots().Restore(h.ctx, "v1"); err != nil {
 		t.Fatal(err)
@@ -107,22 +97,33 @@ func TestRestoreOnlyWhenStopped(t *testing.T) {
 	h.requireClean()
 }
 
+// refusedWhileRunning starts b, checks that fn fails with ErrBusy and
+// changes nothing, and stops b again.
+func (h *home) refusedWhileRunning(b *Box, what string, fn func() error) {
+	h.t.Helper()
+	h.setState(b, Running)
+	before := h.observe()
+	requireErr(h.t, fn(), errdefs.ErrBusy, what+" of a running box")
+	if after := h.observe(); !equalObserved(before, after) {
+		h.t.Fatalf("a refused %s changed the home:\nbefore\n%s\nafter\n%s", what, before, after)
+	}
+	h.setState(b, Stopped)
+}
+
+func (h *home) setState(b *Box, s State) {
+	h.t.Helper()
+	if err := b.SetState(h.ctx, s); err != nil {
+		h.t.Fatalf("set state %s: %v", s, err)
+	}
+}
+
 func TestSnapshotRemoveOnlyWhenStopped(t *testing.T) {
 	runner := &fakeRunner{}
 	h := newHome(t, Options{Runner: runner})
 	b := h.createBox("a")
 	h.write(b, ContainerDisk, 0x11, 0, 1<<20)
 	h.snapshot(b, "v1")
-	if err := b.SetState(h.ctx, Running); err != nil {
-		t.Fatal(err)
-	}
-	requireErr(t, b.Snapshots().Remove(h.ctx, "v1"), errdefs.ErrBusy, "snapshot remove on a running box")
-	if _, err := b.Snapshots().Get(h.ctx, "v1"); err != nil {
-		t.Fatalf("the refused remove took the snapshot: %v", err)
-	}
-	if err := b.SetState(h.ctx, Stopped); err != nil {
-		t.Fatal(err)
-	}
+	h.refusedWhileRunning(b, "snapshot remove", func() error { return b.Snapshots().Remove(h.ctx, "v1") })
 	if err := b.Snapshots().Remove(h.ctx, "v1"); err != nil {
 		t.Fatal(err)
 	}
@@ -146,16 +147,7 @@ func TestRemoveBoxOnlyWhenStoppedEvenWithClones(t *testing.T) {
 	h.clone(a, "from-v1", "v1")
 	h.clone(a, "from-now", "")
 
-	if err := a.SetState(h.ctx, Running); err != nil {
-		t.Fatal(err)
-	}
-	requireErr(t, h.rt.RemoveBox(h.ctx, "a"), errdefs.ErrBusy, "remove of a running box")
-	if _, err := h.rt.Box(h.ctx, "a"); err != nil {
-		t.Fatalf("the refused remove took the box: %v", err)
-	}
-	if err := a.SetState(h.ctx, Stopped); err != nil {
-		t.Fatal(err)
-	}
+	h.refusedWhileRunning(a, "box remove", func() error { return h.rt.RemoveBox(h.ctx, "a") })
 
 	before := h.observe()
 	if err := h.rt.RemoveBox(h.ctx, "a"); err != nil {
@@ -257,9 +249,7 @@ func TestRunningBoxSnapshotsCloneAndExport(t *testing.T) {
 	h := newHome(t, Options{Runner: runner})
 	a := h.createBox("a")
 	h.write(a, ContainerDisk, 0x11, 0, 1<<20)
-	if err := a.SetState(h.ctx, Running); err != nil {
-		t.Fatal(err)
-	}
+	h.setState(a, Running)
 	if st, _ := a.State(h.ctx); st != Running {
 		t.Fatalf("state after start: %s", st)
 	}
@@ -312,8 +302,6 @@ func TestRunningBoxSnapshotsCloneAndExport(t *testing.T) {
 	if st, _ := a.State(h.ctx); st != Running {
 		t.Fatalf("state after the snapshots: %s", st)
 	}
-	if err := a.SetState(h.ctx, Stopped); err != nil {
-		t.Fatal(err)
-	}
+	h.setState(a, Stopped)
 	h.requireClean()
 }
