@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/boxlite-ai/boxlitefs/core/qcow2"
 )
 
 // The guest assets come from scripts/guest.sh, as make guest builds them;
@@ -113,6 +115,9 @@ func run(t *testing.T, name string, args ...string) string {
 	return string(out)
 }
 
+// diskSize is the virtual size of the test disks.
+const diskSize = 64 << 20
+
 // makeExt4Disk makes a qcow2 holding a fresh ext4 filesystem.
 func makeExt4Disk(t *testing.T, path string) {
 	t.Helper()
@@ -120,7 +125,7 @@ func makeExt4Disk(t *testing.T, path string) {
 	if err := os.WriteFile(raw, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Truncate(raw, 64<<20); err != nil {
+	if err := os.Truncate(raw, diskSize); err != nil {
 		t.Fatal(err)
 	}
 	run(t, "mkfs.ext4", "-q", "-F", raw)
@@ -130,12 +135,16 @@ func makeExt4Disk(t *testing.T, path string) {
 	}
 }
 
-// createOverlay makes an empty qcow2 overlay whose backing name is backing,
-// written as given (relative names resolve against the overlay's directory).
-// The backing file need not exist yet.
+// createOverlay makes an empty qcow2 overlay with the project's own
+// creator, as the engine does. Its backing name is written as given
+// (relative names resolve against the overlay's directory) and the backing
+// file need not exist yet.
 func createOverlay(t *testing.T, path, backing string) {
 	t.Helper()
-	run(t, "qemu-img", "create", "-q", "-f", "qcow2", "-u", "-b", backing, "-F", "qcow2", path, "64M")
+	err := qcow2.Create(path, diskSize, qcow2.CreateOptions{BackingFile: backing, BackingFormat: qcow2.FormatQcow2})
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 // bootBox makes two fresh ext4 disks in dir and boots them.
