@@ -1,0 +1,84 @@
+package nodes
+
+import (
+	"context"
+	"path"
+	"syscall"
+	"time"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+)
+
+// Modes of the mount's paths. Control files are readable (restore reads as
+// empty) so that file managers and `cat` work on them.
+const (
+	modeDir      = syscall.S_IFDIR | 0o755
+	modeReadOnly = syscall.S_IFREG | 0o444
+	modeWritable = syscall.S_IFREG | 0o644
+)
+
+// attrs fills the attributes every node reports the same way.
+func attrs(out *fuse.Attr, ino uint64, mode uint32, size int64, t time.Time) {
+	out.Ino = ino
+	out.Mode = mode
+	out.Size = uint64(size)
+	out.Nlink = 1
+	if mode&syscall.S_IFDIR != 0 {
+		out.Nlink = 2
+	}
+	out.SetTimes(&t, &t, &t)
+}
+
+// node is what every node of the tree provides, so that directories can
+// make children in one way.
+type node interface {
+	fs.InodeEmbedder
+	fs.NodeGetattrer
+	stable() fs.StableAttr
+}
+
+// child makes the inode for n under parent and fills out from its
+// attributes; the bridge reuses an inode the kernel already knows when the
+// inode numbers match.
+func child(ctx context.Context, parent *fs.Inode, n node, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	var a fuse.AttrOut
+	if errno := n.Getattr(ctx, nil, &a); errno != 0 {
+		return nil, errno
+	}
+	out.Attr = a.Attr
+	return parent.NewInode(ctx, n, n.stable()), 0
+}
+
+// pathOf names a path of the mount for log lines: the directory's path
+// joined with name.
+func pathOf(dir *fs.Inode, name string) string {
+	return path.Join(dir.Path(nil), name)
+}
+
+// handleAttr lets an open file's handle answer getattr (a disk view's size
+// as of its open); ok is false when fh has nothing to say.
+func handleAttr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) (syscall.Errno, bool) {
+	g, ok := fh.(fs.FileGetattrer)
+	if !ok {
+		return 0, false
+	}
+	return g.Getattr(ctx, out), true
+}
+
+// listing builds a directory stream.
+func listing(entries []fuse.DirEntry) fs.DirStream { return fs.NewListDirStream(entries) }
+
+// dirEntry describes a child for readdir.
+func dirEntry(name string, mode uint32, ino uint64) fuse.DirEntry {
+	return fuse.DirEntry{Name: name, Mode: mode, Ino: ino}
+}
+
+// withInos numbers fixed entries under the inode key prefix of their
+// directory, the same numbers their lookups give.
+func withInos(entries []fuse.DirEntry, prefix string) []fuse.DirEntry {
+	for i := range entries {
+		entries[i].Ino = inoOf(prefix + "/" + entries[i].Name)
+	}
+	return entries
+}

@@ -1,0 +1,137 @@
+package nodes
+
+import (
+	"context"
+	"encoding/json"
+	"syscall"
+	"time"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/boxlite-ai/boxlitefs/core/snapshot"
+)
+
+// boxDir is boxes/NAME/. It holds the box's id, which survives renames.
+type boxDir struct {
+	fixedDir
+	id      string
+	created time.Time
+}
+
+var (
+	_ node             = (*boxDir)(nil)
+	_ fs.NodeLookuper  = (*boxDir)(nil)
+	_ fs.NodeReaddirer = (*boxDir)(nil)
+)
+
+// boxEntries are the listed names of a box directory; export.boxsnap is
+// found by Lookup but deliberately not listed (SPEC 2.3).
+func boxEntries() []fuse.DirEntry {
+	return []fuse.DirEntry{
+		{Name: "box.json", Mode: syscall.S_IFREG},
+		{Name: "state", Mode: syscall.S_IFREG},
+		{Name: snapshot.GuestDisk.FileName(), Mode: syscall.S_IFREG},
+		{Name: snapshot.ContainerDisk.FileName(), Mode: syscall.S_IFREG},
+		{Name: "restore", Mode: syscall.S_IFREG},
+		{Name: "settings", Mode: syscall.S_IFDIR},
+		{Name: "snapshots", Mode: syscall.S_IFDIR},
+	}
+}
+
+func (d *boxDir) key() string           { return "box/" + d.id }
+func (d *boxDir) stable() fs.StableAttr { return dirStable(boxIno(d.id)) }
+
+// Getattr describes the directory; a box that is gone is ENOENT.
+func (d *boxDir) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	return dirAttrs(ctx, d.env, out, boxIno(d.id), d.created, func(ctx context.Context) error {
+		_, err := d.env.box(ctx, d.id)
+		return err
+	})
+}
+
+// Readdir lists the box's files, without export.boxsnap.
+func (d *boxDir) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
+	return listing(withInos(boxEntries(), d.key())), 0
+}
+
+// Lookup makes the node for one of the box's entries.
+func (d *boxDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	n := d.entry(name)
+	if n == nil {
+		return nil, syscall.ENOENT
+	}
+	return child(ctx, d.EmbeddedInode(), n, out)
+}
+
+func (d *boxDir) entry(name string) node {
+	e, ino := d.env, inoOf(d.key()+"/"+name)
+	st := state{boxID: d.id}
+	if disk, ok := snapshot.DiskFromFileName(name); ok {
+		return &diskFile{env: e, state: st, disk: disk, time: d.created}
+	}
+	switch name {
+	case "box.json":
+		return &genFile{env: e, ino: ino, time: d.created, content: d.boxJSON}
+	case "state":
+		return &ctlFile{genFile: genFile{env: e, ino: ino, time: d.created, content: d.stateText}, apply: d.setState}
+	case "restore":
+		return &ctlFile{genFile: genFile{env: e, ino: ino, time: d.created, content: empty}, apply: d.restore}
+	case exportName:
+		return &exportFile{env: e, state: st, time: d.created}
+	case "settings":
+		return &settingsDir{fixedDir: fixedDir{env: e}, boxID: d.id, time: d.created}
+	case "snapshots":
+		return &snapshotsDir{env: e, boxID: d.id, time: d.created}
+	}
+	return nil
+}
+
+func (d *boxDir) boxJSON(ctx context.Context) ([]byte, error) {
+	box, err := d.env.box(ctx, d.id)
+	if err != nil {
+		return nil, err
+	}
+	info, err := box.Info(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return jsonFile(info)
+}
+
+func (d *boxDir) stateText(ctx context.Context) ([]byte, error) {
+	box, err := d.env.box(ctx, d.id)
+	if err != nil {
+		return nil, err
+	}
+	s, err := box.State(ctx)
+	return []byte(string(s) + "\n"), err
+}
+
+func (d *boxDir) setState(ctx context.Context, value string) error {
+	box, err := d.env.box(ctx, d.id)
+	if err != nil {
+		return err
+	}
+	return box.SetState(ctx, snapshot.State(value))
+}
+
+func (d *boxDir) restore(ctx context.Context, value string) error {
+	box, err := d.env.box(ctx, d.id)
+	if err != nil {
+		return err
+	}
+	return box.Snapshots().Restore(ctx, value)
+}
+
+// empty is the content of write-only control files.
+func empty(context.Context) ([]byte, error) { return nil, nil }
+
+// jsonFile formats v as an indented JSON document with a final newline.
+func jsonFile(v any) ([]byte, error) {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}

@@ -1,0 +1,116 @@
+package nodes
+
+import (
+	"context"
+	"syscall"
+	"time"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/boxlite-ai/boxlitefs/core/errdefs"
+	"github.com/boxlite-ai/boxlitefs/core/snapshot"
+	"github.com/boxlite-ai/boxlitefs/fs/ops"
+)
+
+// diskFile is guest-rootfs.qcow2 or disk.qcow2 of a box (read-write) or of a
+// snapshot (read-only): reading gives one standalone qcow2 generated on the
+// fly (SPEC 2.2); writing a whole image into a box's disk replaces it;
+// copy_file_range from another disk file of the mount replaces it by
+// reference.
+type diskFile struct {
+	fs.Inode
+	env   *env
+	state state
+	disk  snapshot.Disk
+	time  time.Time
+}
+
+var (
+	_ node                  = (*diskFile)(nil)
+	_ fs.NodeOpener         = (*diskFile)(nil)
+	_ fs.NodeSetattrer      = (*diskFile)(nil)
+	_ fs.NodeCopyFileRanger = (*diskFile)(nil)
+)
+
+func (n *diskFile) ino() uint64 { return inoOf(n.state.key() + "/" + n.disk.FileName()) }
+
+func (n *diskFile) stable() fs.StableAttr {
+	return fs.StableAttr{Mode: syscall.S_IFREG, Ino: n.ino()}
+}
+
+func (n *diskFile) writable() bool { return n.state.snapID == "" }
+
+// Getattr reports the exact size of the standalone image: an open file's
+// view, or else a view of the disk as it is now.
+func (n *diskFile) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	mode := uint32(modeReadOnly)
+	if n.writable() {
+		mode = modeWritable
+	}
+	attrs(&out.Attr, n.ino(), mode, 0, n.time)
+	if _, ok := handleAttr(ctx, fh, out); ok {
+		return 0
+	}
+	view, err := n.state.openDisk(ctx, n.env, n.disk)
+	if err != nil {
+		return n.env.done("stat", n.Path(nil), err)
+	}
+	defer view.Close()
+	out.Size = uint64(view.Size())
+	return 0
+}
+
+// Open for reading takes a point-in-time view; open for writing starts
+// receiving a new image (a box's disk only, and only while it is stopped).
+func (n *diskFile) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
+	path := n.Path(nil)
+	if flags&syscall.O_ACCMODE != syscall.O_RDONLY {
+		if !n.writable() {
+			return nil, 0, n.env.refuse("open for writing", path, "a snapshot's disk is frozen", errdefs.ErrReadOnly)
+		}
+		box, _, err := n.state.resolve(ctx, n.env)
+		if err != nil {
+			return nil, 0, n.env.done("open for writing", path, err)
+		}
+		w, err := box.NewDiskWriter(ctx, n.disk)
+		if err != nil {
+			return nil, 0, n.env.done("open for writing", path, err)
+		}
+		return ops.NewDiskWriteHandle(box, n.disk, w, n.env.log, path), ops.OpenFlags, 0
+	}
+	view, err := n.state.openDisk(ctx, n.env, n.disk)
+	if err != nil {
+		return nil, 0, n.env.done("open", path, err)
+	}
+	// The kernel may still hold the size from before the disk changed: drop
+	// it so that fstat after this open sees this view's size (cp and
+	// copy_file_range rely on it). Attributes only: safe inside a request.
+	n.NotifyContent(-1, 0)
+	return ops.NewDiskReadHandle(view, n.env.log, path), ops.OpenFlags, 0
+}
+
+// Setattr lets an open write handle take cp's final ftruncate. A
+// truncation to 0 without a handle is the O_TRUNC of an open for writing
+// (FUSE sends it without the handle) and changes nothing by itself: only a
+// whole image written afterwards replaces the disk.
+func (n *diskFile) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	if s, ok := fh.(fs.FileSetattrer); ok {
+		attrs(&out.Attr, n.ino(), modeWritable, 0, n.time)
+		return s.Setattr(ctx, in, out)
+	}
+	if !n.writable() {
+		return n.env.refuse("truncate", n.Path(nil), "a snapshot's disk is frozen", errdefs.ErrReadOnly)
+	}
+	if size, ok := in.GetSize(); ok && size != 0 {
+		return n.env.refuse("truncate", n.Path(nil), "write a whole image into the disk file instead", errdefs.ErrInvalid)
+	}
+	return n.Getattr(ctx, nil, out)
+}
+
+// CopyFileRange is called on the source file: the destination's handle
+// decides whether it can take the copy by reference.
+func (n *diskFile) CopyFileRange(ctx context.Context, fhIn fs.FileHandle, offIn uint64, out *fs.Inode,
+	fhOut fs.FileHandle, offOut uint64, length uint64, flags uint64) (uint32, syscall.Errno) {
+	return ops.CopyFileRange(ctx, fhIn, offIn, fhOut, offOut, length)
+}

@@ -1,0 +1,124 @@
+package nodes
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/boxlite-ai/boxlitefs/core/snapshot"
+	"github.com/boxlite-ai/boxlitefs/fs/ops"
+)
+
+// Options tune a mount.
+type Options struct {
+	// AllowOther lets every user enter the mount, with the kernel checking
+	// permissions (default_permissions); otherwise only the mounting user can.
+	AllowOther bool
+	Logger     *slog.Logger
+	// LogLines is how many lines the log file keeps (default 1000).
+	LogLines int
+	// Debug logs every FUSE request.
+	Debug bool
+}
+
+// Timeouts of the kernel's caches: short, so that what another process
+// does to the home shows within a second even without an event.
+const cacheTimeout = time.Second
+
+// maxIO bounds one READ or WRITE: below 1 MiB, which would not fit a splice
+// pipe with its header (go-fuse would fall back on every request).
+const maxIO = 512 << 10
+
+// Mount is a mounted home.
+type Mount struct {
+	server *fuse.Server
+	cancel context.CancelFunc
+	done   chan struct{}
+	dir    string
+}
+
+// New mounts rt at dir and returns once the kernel serves it. The mount
+// follows the engine's events and watches the home for other processes'
+// changes until Unmount.
+func New(ctx context.Context, rt *snapshot.Runtime, dir string, opts Options) (*Mount, error) {
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	lines := opts.LogLines
+	if lines <= 0 {
+		lines = 1000
+	}
+	e := &env{rt: rt, log: ops.NewLog(lines, logger), slog: logger, mounted: time.Now()}
+	r := newRoot(e)
+	timeout := cacheTimeout
+	mo := fuse.MountOptions{
+		DirectMount:  true,
+		FsName:       "boxlitefs",
+		Name:         "boxlitefs",
+		MaxWrite:     maxIO,
+		MaxReadAhead: maxIO,
+		AllowOther:   opts.AllowOther,
+		Debug:        opts.Debug,
+		Logger:       log.New(slogWriter{logger}, "", 0),
+	}
+	if opts.AllowOther {
+		mo.Options = append(mo.Options, "default_permissions")
+	}
+	fsOpts := &fs.Options{
+		MountOptions: mo,
+		EntryTimeout: &timeout,
+		AttrTimeout:  &timeout,
+		UID:          uint32(os.Getuid()),
+		GID:          uint32(os.Getgid()),
+		Logger:       log.New(slogWriter{logger}, "", 0),
+	}
+	server, err := fs.Mount(dir, r, fsOpts)
+	if err != nil {
+		return nil, fmt.Errorf("mount %s: %w", dir, err)
+	}
+	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	m := &Mount{server: server, cancel: cancel, done: make(chan struct{}), dir: dir}
+	events, unsubscribe := rt.Subscribe()
+	go func() {
+		defer close(m.done)
+		defer unsubscribe()
+		r.invalidate(wctx, events)
+	}()
+	go func() {
+		if err := rt.WatchHome(wctx, 200*time.Millisecond); err != nil {
+			logger.Warn("not watching the home for other processes' changes", "err", err)
+		}
+	}()
+	e.log.Done("mount", dir, nil)
+	return m, nil
+}
+
+// Wait blocks until the mount is unmounted (by Unmount or umount(8)).
+func (m *Mount) Wait() {
+	m.server.Wait()
+	m.cancel()
+	<-m.done
+}
+
+// Unmount detaches the mount and stops following events.
+func (m *Mount) Unmount() error {
+	err := m.server.Unmount()
+	m.cancel()
+	<-m.done
+	return err
+}
+
+// slogWriter routes go-fuse's log lines to slog.
+type slogWriter struct{ l *slog.Logger }
+
+func (w slogWriter) Write(p []byte) (int, error) {
+	w.l.Debug("fuse", "msg", string(p))
+	return len(p), nil
+}

@@ -1,0 +1,77 @@
+package nodes
+
+import (
+	"context"
+	"syscall"
+	"time"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/boxlite-ai/boxlitefs/core/snapshot"
+)
+
+// snapshotDir is boxes/NAME/snapshots/SNAP/: the snapshot's description,
+// its two frozen disks (read-only), and export.boxsnap (not listed). It
+// holds the snapshot's id, which survives renames.
+type snapshotDir struct {
+	fixedDir
+	state   state
+	created time.Time
+}
+
+var (
+	_ node             = (*snapshotDir)(nil)
+	_ fs.NodeLookuper  = (*snapshotDir)(nil)
+	_ fs.NodeReaddirer = (*snapshotDir)(nil)
+)
+
+func (d *snapshotDir) stable() fs.StableAttr { return dirStable(inoOf(d.state.key())) }
+
+// Getattr describes the directory; a removed snapshot is ENOENT.
+func (d *snapshotDir) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	return dirAttrs(ctx, d.env, out, inoOf(d.state.key()), d.created, func(ctx context.Context) error {
+		_, _, err := d.state.resolve(ctx, d.env)
+		return err
+	})
+}
+
+// Readdir lists snapshot.json and the disks, without export.boxsnap.
+func (d *snapshotDir) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
+	entries := []fuse.DirEntry{
+		{Name: "snapshot.json", Mode: syscall.S_IFREG},
+		{Name: snapshot.GuestDisk.FileName(), Mode: syscall.S_IFREG},
+		{Name: snapshot.ContainerDisk.FileName(), Mode: syscall.S_IFREG},
+	}
+	return listing(withInos(entries, d.state.key())), 0
+}
+
+// Lookup makes the node of one entry.
+func (d *snapshotDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	var n node
+	if disk, ok := snapshot.DiskFromFileName(name); ok {
+		n = &diskFile{env: d.env, state: d.state, disk: disk, time: d.created}
+	}
+	switch name {
+	case "snapshot.json":
+		n = &genFile{env: d.env, ino: inoOf(d.state.key() + "/" + name), time: d.created, content: d.snapshotJSON}
+	case exportName:
+		n = &exportFile{env: d.env, state: d.state, time: d.created}
+	}
+	if n == nil {
+		return nil, syscall.ENOENT
+	}
+	return child(ctx, d.EmbeddedInode(), n, out)
+}
+
+func (d *snapshotDir) snapshotJSON(ctx context.Context) ([]byte, error) {
+	box, err := d.env.box(ctx, d.state.boxID)
+	if err != nil {
+		return nil, err
+	}
+	info, err := snapshotByID(ctx, box, d.state.snapID)
+	if err != nil {
+		return nil, err
+	}
+	return jsonFile(info)
+}
