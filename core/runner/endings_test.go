@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/boxlite-ai/boxlitefs/core/errdefs"
 	"github.com/boxlite-ai/boxlitefs/core/quiesce"
 )
 
@@ -105,10 +106,13 @@ func TestVMEndings(t *testing.T) {
 			t.Fatalf("Err: %v, want the exit explained", err)
 		}
 		// The id is free again.
-		vm2, _ := bootBox(t, r, "self", dir)
-		if _, err := r.Start(within(t, time.Minute), Spec{ID: "self", GuestDisk: filepath.Join(dir, "guest-rootfs.qcow2"),
-			ContainerDisk: filepath.Join(dir, "disk.qcow2")}); err == nil {
-			t.Fatal("a second VM started under a running id")
+		vm2, spec := bootBox(t, r, "self", dir)
+		if _, err := r.Start(within(t, time.Minute), spec); !errors.Is(err, errdefs.ErrBusy) {
+			t.Fatalf("a second VM under a running id: got %v, want ErrBusy", err)
+		}
+		spec.ID = "other"
+		if _, err := r.Start(within(t, time.Minute), spec); !errors.Is(err, errdefs.ErrBusy) {
+			t.Fatalf("a second VM on disks in use: got %v, want ErrBusy", err)
 		}
 		if err := vm2.Stop(within(t, time.Minute)); err != nil {
 			t.Fatal(err)

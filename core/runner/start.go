@@ -7,8 +7,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"time"
 
+	"github.com/boxlite-ai/boxlitefs/core/errdefs"
 	"github.com/boxlite-ai/boxlitefs/core/quiesce"
 )
 
@@ -173,6 +175,10 @@ func (v *VM) bootError(ctx context.Context, err error, timeout time.Duration) er
 	if errors.Is(err, quiesce.ErrTimeout) {
 		err = fmt.Errorf("guest agent did not answer within %s (accel %s): %w", timeout, v.accel, quiesce.ErrTimeout)
 	}
-	return fmt.Errorf("box %s: %w; qemu: %q; console: %q", v.id, err,
-		v.stderr.String(), fileTail(v.paths.console, 1<<10))
+	stderr := v.stderr.String()
+	if strings.Contains(stderr, "Is another process using the image") {
+		// QEMU's image lock: another VM (maybe another boxlitefs) runs the disk.
+		err = fmt.Errorf("%w: a disk is in use by another process: %w", err, errdefs.ErrBusy)
+	}
+	return fmt.Errorf("box %s: %w; qemu: %q; console: %q", v.id, err, stderr, fileTail(v.paths.console, 1<<10))
 }
