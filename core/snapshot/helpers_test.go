@@ -40,7 +40,13 @@ type home struct {
 
 func newHome(t *testing.T, opts Options) *home {
 	t.Helper()
-	h := &home{t: t, ctx: context.Background(), dir: filepath.Join(t.TempDir(), "home"), opts: opts}
+	return openHome(t, filepath.Join(t.TempDir(), "home"), opts)
+}
+
+// openHome opens (or creates) the home at dir; the test closes it at its end.
+func openHome(t *testing.T, dir string, opts Options) *home {
+	t.Helper()
+	h := &home{t: t, ctx: context.Background(), dir: dir, opts: opts}
 	h.open()
 	t.Cleanup(func() { h.close() })
 	return h
