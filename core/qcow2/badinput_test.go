@@ -171,6 +171,7 @@ func TestRealUnsupportedImages(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel() // LUKS key derivation takes seconds
 			path := filepath.Join(dir, tc.name+".qcow2")
 			args := append([]string{"create", "-f", "qcow2"}, tc.args...)
 			must(t, "qemu-img", append(args, path, "1M")...)
