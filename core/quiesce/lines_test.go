@@ -40,3 +40,32 @@ func TestLineReaderSkipsLinesLongerThanItsBuffer(t *testing.T) {
 		t.Fatalf("after the long line: %q, %v", got, err)
 	}
 }
+
+// FuzzLineReader checks the reader against a model: the input split at
+// newlines, lines over the limit reported as too long, a partial last line
+// dropped.
+func FuzzLineReader(f *testing.F) {
+	f.Add([]byte("a\nbb\n"), uint8(1))
+	f.Add([]byte("\n\n\nxyz"), uint8(0))
+	f.Add([]byte(strings.Repeat("q", 70000)+"\nz\n"), uint8(200))
+	f.Fuzz(func(t *testing.T, in []byte, limit uint8) {
+		max := int(limit)
+		l := NewLineReader(strings.NewReader(string(in)), max)
+		parts := strings.Split(string(in), "\n")
+		for _, want := range parts[:len(parts)-1] {
+			got, err := l.Next()
+			if len(want) > max {
+				if !errors.Is(err, ErrLineTooLong) {
+					t.Fatalf("line of %d bytes over %d: got %q, %v", len(want), max, got, err)
+				}
+				continue
+			}
+			if err != nil || string(got) != want {
+				t.Fatalf("got %q, %v; want %q", got, err, want)
+			}
+		}
+		if got, err := l.Next(); err != io.EOF {
+			t.Fatalf("at the end: got %q, %v; want EOF", got, err)
+		}
+	})
+}
