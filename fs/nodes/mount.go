@@ -79,8 +79,12 @@ func New(ctx context.Context, rt *snapshot.Runtime, dir string, opts Options) (*
 		GID:          uint32(os.Getgid()),
 		Logger:       log.New(slogWriter{logger}, "", 0),
 	}
-	server, err := fs.Mount(dir, r, fsOpts)
+	server, err := fuse.NewServer(uninterruptible{fs.NewNodeFS(r, fsOpts)}, dir, &fsOpts.MountOptions)
 	if err != nil {
+		return nil, fmt.Errorf("mount %s: %w", dir, err)
+	}
+	go server.Serve()
+	if err := server.WaitMount(); err != nil {
 		return nil, fmt.Errorf("mount %s: %w", dir, err)
 	}
 	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
