@@ -22,6 +22,17 @@ type boxEntry struct {
 	exports int        // exports streaming now
 }
 
+// tryFreeze takes the freeze lock for a snapshot, which must not wait: a
+// second snapshot of a box at once is refused (SPEC 2.6), not queued behind
+// the first one's quiesce. Clones queue instead (freezeCurrent), since they
+// find the work done.
+func (e *boxEntry) tryFreeze(snapshot string) error {
+	if !e.freeze.TryLock() {
+		return fmt.Errorf("snapshot %q: the box is being snapshotted or frozen for a clone: %w", snapshot, errdefs.ErrBusy)
+	}
+	return nil
+}
+
 func newBoxRegistry() *boxRegistry {
 	return &boxRegistry{entries: map[string]*boxEntry{}, reserved: map[string]bool{}}
 }

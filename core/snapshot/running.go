@@ -132,7 +132,9 @@ func (rt *Runtime) setStatus(ctx context.Context, id string, s State, from ...St
 // snapshotRunning snapshots a running box (SPEC 2.7).
 func (rt *Runtime) snapshotRunning(ctx context.Context, b *Box, name string, opts SnapshotOptions) (SnapshotInfo, error) {
 	e := rt.boxes.entry(b.id)
-	e.freeze.Lock()
+	if err := e.tryFreeze(name); err != nil {
+		return SnapshotInfo{}, err
+	}
 	defer e.freeze.Unlock()
 	vm := rt.boxes.vm(b.id)
 	if vm == nil {

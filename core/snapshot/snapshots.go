@@ -80,7 +80,9 @@ func (s *Snapshots) Create(ctx context.Context, name string, opts SnapshotOption
 		return rt.snapshotRunning(ctx, b, name, opts)
 	}
 	e := rt.boxes.entry(b.id)
-	e.freeze.Lock()
+	if err := e.tryFreeze(name); err != nil {
+		return SnapshotInfo{}, err
+	}
 	defer e.freeze.Unlock()
 	var out SnapshotInfo
 	err := rt.freezeBox(ctx, b, freezeRequest{snapshot: name, consistency: Clean}, &out)
