@@ -16,6 +16,19 @@ type fakeRunner struct {
 	mu        sync.Mutex
 	calls     []string
 	freezeErr error // what Freeze returns
+	// When set, the next Freeze closes frozen and waits for thaw: a guest
+	// that takes its time to quiesce.
+	frozen, thaw chan struct{}
+}
+
+// holdFreeze makes the next Freeze wait; it returns a channel closed when
+// that Freeze begins and a function that lets it return.
+func (r *fakeRunner) holdFreeze() (began <-chan struct{}, release func()) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.frozen, r.thaw = make(chan struct{}), make(chan struct{})
+	thaw := r.thaw
+	return r.frozen, func() { close(thaw) }
 }
 
 func (r *fakeRunner) record(format string, args ...any) {
@@ -59,8 +72,14 @@ func (vm *fakeVM) Stop(ctx context.Context) error {
 func (vm *fakeVM) Freeze(ctx context.Context) error {
 	vm.r.record("freeze")
 	vm.r.mu.Lock()
-	defer vm.r.mu.Unlock()
-	return vm.r.freezeErr
+	frozen, thaw, err := vm.r.frozen, vm.r.thaw, vm.r.freezeErr
+	vm.r.frozen, vm.r.thaw = nil, nil
+	vm.r.mu.Unlock()
+	if frozen != nil {
+		close(frozen)
+		<-thaw
+	}
+	return err
 }
 
 func (vm *fakeVM) Thaw(ctx context.Context) error {
