@@ -219,11 +219,12 @@ func (r *Runner) claim(id string) error {
 }
 
 // settle ends a boot begun by claim: it records vm under id, or frees id
-// when the boot failed (vm nil).
+// when the boot failed (vm nil) or the VM already exited (its release, which
+// follows the exit, may have come first).
 func (r *Runner) settle(id string, vm *VM) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if vm == nil {
+	if vm == nil || vm.exited() {
 		delete(r.vms, id)
 	} else {
 		r.vms[id] = vm

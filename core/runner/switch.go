@@ -80,6 +80,9 @@ func identityOf(path string) (fileIdentity, error) {
 func (v *VM) SwitchDisks(ctx context.Context, guestOverlay, containerOverlay string) error {
 	v.switchMu.Lock()
 	defer v.switchMu.Unlock()
+	if v.exited() {
+		return fmt.Errorf("box %s: switch disks: the VM is not running: %w", v.id, errdefs.ErrBusy)
+	}
 	q := v.monitor()
 	var actions []any
 	added := map[string]overlayFds{}

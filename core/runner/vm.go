@@ -135,11 +135,9 @@ func (v *VM) Stop(ctx context.Context) error {
 		_ = v.Resume(sctx) // a paused guest cannot shut itself down
 	}
 	err := v.Agent().Shutdown(sctx)
-	if err == nil || errors.Is(err, quiesce.ErrDisconnected) {
-		if v.waitExit(sctx) {
-			v.log.Info("box VM stopped")
-			return nil
-		}
+	if err == nil && v.waitExit(sctx) {
+		v.log.Info("box VM stopped")
+		return nil
 	}
 	v.log.Warn("guest did not shut down; quitting QEMU", "err", err)
 	v.quitNow()
