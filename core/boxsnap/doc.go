@@ -9,10 +9,13 @@
 //	disk.qcow2           the container disk, a standalone qcow2 image
 //	manifest.json        BoxLite's ArchiveManifest, with sha256 of both disks
 //
-// The writer streams each disk once (flatten → sha256 → tar → zstd) and puts
-// the manifest last because only then are the checksums known. The reader
-// accepts the members in any order and checks each disk against the
-// manifest as soon as both are known.
+// Write streams each disk once (flatten → sha256 → tar → zstd) and puts the
+// manifest last because only then are the checksums known. Read consumes an
+// io.Reader; an Importer takes the same archive as a sequence of writes and
+// answers each one with the verdict on the bytes it completed. Both accept
+// the members in any order, check each disk against the manifest as soon as
+// both are known, and stage the disks as new files (synced, unless asked
+// not to) that the caller then moves into place.
 //
 // What the reader refuses (each refusal wraps errdefs.ErrCorrupt and leaves
 // no file behind):

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"syscall"
 	"testing"
 
 	"github.com/boxlite-ai/boxlitefs/core/errdefs"
@@ -67,5 +68,30 @@ func TestParseManifestIgnoresUnknownFields(t *testing.T) {
 	}
 	if _, err := ParseManifest(bytes.Repeat([]byte(" "), MaxManifestSize+1)); !errors.Is(err, errdefs.ErrCorrupt) {
 		t.Errorf("oversized manifest: %v", err)
+	}
+}
+
+// Zero runs of a disk are staged as holes: a preallocated image does not
+// take its full size on disk, and reads back the same.
+func TestStagingLeavesHolesForZeros(t *testing.T) {
+	guest := append(syntheticImage(16<<20, 1), make([]byte, 6<<20)...)
+	copy(guest[3<<20:], compressibleData(100<<10))
+	container := append(syntheticImage(16<<20, 2), make([]byte, 5<<20)...) // zeros to the end
+	archive := writeArchive(t, bytesDisk(guest), bytesDisk(container), WriteOptions{Compress: true})
+	res, err := Read(context.Background(), bytes.NewReader(archive), t.TempDir(), readOpts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string][]byte{res.GuestDisk: guest, res.ContainerDisk: container} {
+		if !bytes.Equal(mustReadFile(t, path), want) {
+			t.Fatalf("%s differs from the original", path)
+		}
+		var st syscall.Stat_t
+		if err := syscall.Stat(path, &st); err != nil {
+			t.Fatal(err)
+		}
+		if allocated := st.Blocks * 512; allocated > int64(len(want))/2 {
+			t.Errorf("%s: %d of %d bytes allocated, want holes", path, allocated, len(want))
+		}
 	}
 }

@@ -3,6 +3,7 @@ package boxsnap
 import (
 	"crypto/sha256"
 	"hash"
+	"io"
 	"os"
 )
 
@@ -38,16 +39,32 @@ func startSink(f *os.File, spare []byte) *stagingSink {
 
 func (s *stagingSink) run() {
 	defer close(s.done)
+	var size int64
 	for b := range s.full {
 		if s.err == nil {
 			s.h.Write(b)
-			if _, err := s.f.Write(b); err != nil {
+			size += int64(len(b))
+			if err := s.write(b, size); err != nil {
 				s.err = err
 				s.failed <- err
 			}
 		}
 		s.empty <- b[:cap(b)]
 	}
+}
+
+// write stores b, which ends at offset size. A buffer of zeros becomes a
+// hole (the file is extended over it), as preallocated images are full of
+// them; the file's length is set for every buffer so that it ends right.
+func (s *stagingSink) write(b []byte, size int64) error {
+	if !isZeros(b) {
+		_, err := s.f.Write(b)
+		return err
+	}
+	if _, err := s.f.Seek(int64(len(b)), io.SeekCurrent); err != nil {
+		return err
+	}
+	return s.f.Truncate(size)
 }
 
 // submit queues a filled buffer; the sink owns it until buffer returns it.

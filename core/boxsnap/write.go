@@ -5,7 +5,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/sha256"
-	"errors"
 	"hash"
 	"io"
 	"time"
@@ -52,64 +51,83 @@ func (o *WriteOptions) validate() error {
 // checksums, comes last. Write fills m's version and checksums (and
 // exported_at from ModTime when zero). Equal inputs give identical bytes.
 func Write(ctx context.Context, w io.Writer, m Manifest, guest, container Disk, opts WriteOptions) error {
-	if err := opts.validate(); err != nil {
+	if err := validateWrite(&m, guest, container, &opts); err != nil {
 		return err
 	}
-	for _, d := range []struct {
-		name string
-		disk Disk
-	}{{MemberGuestDisk, guest}, {MemberContainerDisk, container}} {
-		if d.disk.Size < 0 || d.disk.WriteTo == nil {
-			return invalid("disk %s has no data or a negative size", d.name)
-		}
-	}
-	if err := checkOptions(m.Options); err != nil {
-		return invalid("manifest options: %w", err)
-	}
-	mtime := opts.ModTime.Truncate(time.Second)
-	if opts.ModTime.IsZero() {
-		mtime = time.Unix(0, 0)
+	mtime := time.Unix(0, 0)
+	if !opts.ModTime.IsZero() {
+		mtime = opts.ModTime.Truncate(time.Second)
 	}
 	m.Version = ManifestVersion
 	if m.ExportedAt.IsZero() {
 		m.ExportedAt = mtime.UTC()
 	}
+	aw, err := newArchiveWriter(w, opts, mtime, guest.Size+container.Size)
+	if err != nil {
+		return err
+	}
+	return aw.close(aw.write(ctx, &m, guest, container))
+}
 
-	out := bufio.NewWriterSize(w, bufferSize)
-	var sink io.Writer = out
-	var enc *zstd.Encoder
+func validateWrite(m *Manifest, guest, container Disk, opts *WriteOptions) error {
+	if err := opts.validate(); err != nil {
+		return err
+	}
+	for i, d := range []Disk{guest, container} {
+		if d.Size < 0 || d.WriteTo == nil {
+			return invalid("disk %s has no data or a negative size", member(i))
+		}
+	}
+	if err := checkOptions(m.Options); err != nil {
+		return invalid("manifest options: %w", err)
+	}
+	return nil
+}
+
+// archiveWriter lays out the members of one archive: tar → zstd (when
+// compressing) → a large buffer → the caller's writer.
+type archiveWriter struct {
+	out   *bufio.Writer
+	enc   *zstd.Encoder // nil for a plain tar
+	tw    *tar.Writer
+	mtime time.Time
+	prog  progress
+}
+
+func newArchiveWriter(w io.Writer, opts WriteOptions, mtime time.Time, total int64) (*archiveWriter, error) {
+	aw := &archiveWriter{
+		out:   bufio.NewWriterSize(w, bufferSize),
+		mtime: mtime,
+		prog:  progress{report: opts.Progress, total: total},
+	}
+	var sink io.Writer = aw.out
 	if opts.Compress {
 		level := opts.Level
 		if level == 0 {
 			level = DefaultLevel
 		}
 		var err error
-		if enc, err = newEncoder(out, level, opts.Concurrency); err != nil {
-			return invalid("zstd encoder: %w", err)
+		if aw.enc, err = newEncoder(aw.out, level, opts.Concurrency); err != nil {
+			return nil, invalid("zstd encoder: %w", err)
 		}
-		sink = enc
+		sink = aw.enc
 	}
-	aw := &archiveWriter{
-		tw:    tar.NewWriter(sink),
-		mtime: mtime,
-		prog:  progress{report: opts.Progress, total: guest.Size + container.Size},
-	}
-	err := aw.write(ctx, &m, guest, container)
-	if enc != nil {
-		// Close also stops the encoder's goroutines on a failed write.
-		err = errors.Join(err, enc.Close())
-	}
-	if err != nil {
-		return err
-	}
-	return out.Flush()
+	aw.tw = tar.NewWriter(sink)
+	return aw, nil
 }
 
-// archiveWriter lays out the members of one archive.
-type archiveWriter struct {
-	tw    *tar.Writer
-	mtime time.Time
-	prog  progress
+// close finishes the stream after a successful write; after a failed one
+// it only releases the encoder, whose own error would repeat the cause.
+func (aw *archiveWriter) close(writeErr error) error {
+	if aw.enc != nil {
+		if err := aw.enc.Close(); writeErr == nil && err != nil {
+			return err
+		}
+	}
+	if writeErr != nil {
+		return writeErr
+	}
+	return aw.out.Flush()
 }
 
 func (aw *archiveWriter) write(ctx context.Context, m *Manifest, guest, container Disk) error {
