@@ -58,10 +58,19 @@ func backingName(id string) string {
 	return filepath.Join("..", "..", "bases", id[:2], id+".qcow2")
 }
 
-// staging is a hidden name next to final for a file being made.
+// staging is a hidden name next to final for a file being made. It fits in
+// NAME_MAX even when final is a snapshot with a name of the longest valid
+// length (255 bytes): final's name is cut short, the id keeps it unique.
 func staging(final, txID string) string {
-	return filepath.Join(filepath.Dir(final), "."+filepath.Base(final)+"."+txID)
+	base := filepath.Base(final)
+	if limit := nameMax - len(txID) - 2; len(base) > limit {
+		base = base[:limit]
+	}
+	return filepath.Join(filepath.Dir(final), "."+base+"."+txID)
 }
+
+// nameMax is the longest file name Linux filesystems take.
+const nameMax = 255
 
 // newID returns a random 128-bit identifier in hex.
 func newID() string {
