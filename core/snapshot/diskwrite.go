@@ -79,15 +79,19 @@ func (w *DiskWriter) Commit(ctx context.Context) error {
 	if _, err := w.f.ReadAt(head, 0); err != nil {
 		return err
 	}
-	layer, err := rt.storeLayer(ctx, "", func(final string) error {
-		if bytes.Equal(head, qcow2Magic) {
-			if err := (imageVetter{}).Verify(w.f, w.written); err != nil {
-				return err
-			}
-			return os.Link(w.f.Name(), final)
+	// Verified before anything is made in bases/: a refused image leaves
+	// nothing behind, not even a directory.
+	isQcow2 := bytes.Equal(head, qcow2Magic)
+	if isQcow2 {
+		if err := (imageVetter{}).Verify(w.f, w.written); err != nil {
+			return err
 		}
-		if w.written%512 != 0 {
-			return fmt.Errorf("a raw image must be a multiple of 512 bytes, got %d: %w", w.written, errdefs.ErrInvalid)
+	} else if w.written%512 != 0 {
+		return fmt.Errorf("a raw image must be a multiple of 512 bytes, got %d: %w", w.written, errdefs.ErrInvalid)
+	}
+	layer, err := rt.storeLayer(ctx, "", func(final string) error {
+		if isQcow2 {
+			return os.Link(w.f.Name(), final)
 		}
 		return rt.convertRaw(ctx, w.f.Name(), final)
 	})
