@@ -93,7 +93,7 @@ func (d *boxesDir) Rename(ctx context.Context, name string, newParent fs.InodeEm
 		return d.env.refuse("rename", path, "boxes cannot be exchanged", errdefs.ErrInvalid)
 	}
 	err := d.env.rt.RenameBox(ctx, name, newName)
-	return d.env.done("rename to "+newName, path, err)
+	return d.env.done("rename", path+" -> "+newName, err)
 }
 
 // Create refuses: boxes/ holds only box directories.

@@ -27,25 +27,25 @@ var (
 
 // Unlink refuses to remove a generated file.
 func (d *fixedDir) Unlink(ctx context.Context, name string) syscall.Errno {
-	return d.env.readOnly("unlink", pathOf(d.EmbeddedInode(), name))
+	return d.env.fixed("unlink", pathOf(d.EmbeddedInode(), name))
 }
 
 // Rmdir refuses to remove a generated directory.
 func (d *fixedDir) Rmdir(ctx context.Context, name string) syscall.Errno {
-	return d.env.readOnly("rmdir", pathOf(d.EmbeddedInode(), name))
+	return d.env.fixed("rmdir", pathOf(d.EmbeddedInode(), name))
 }
 
 // Mkdir refuses: only boxes/ and snapshots/ take new directories.
 func (d *fixedDir) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
-	return nil, d.env.readOnly("mkdir", pathOf(d.EmbeddedInode(), name))
+	return nil, d.env.fixed("mkdir", pathOf(d.EmbeddedInode(), name))
 }
 
 // Create refuses: only import/ takes new files.
 func (d *fixedDir) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*fs.Inode, fs.FileHandle, uint32, syscall.Errno) {
-	return nil, nil, 0, d.env.readOnly("create", pathOf(d.EmbeddedInode(), name))
+	return nil, nil, 0, d.env.fixed("create", pathOf(d.EmbeddedInode(), name))
 }
 
 // Rename refuses to move a generated entry.
 func (d *fixedDir) Rename(ctx context.Context, name string, newParent fs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
-	return d.env.readOnly("rename", pathOf(d.EmbeddedInode(), name))
+	return d.env.fixed("rename", pathOf(d.EmbeddedInode(), name))
 }

@@ -128,7 +128,7 @@ func (d *snapshotsDir) Rename(ctx context.Context, name string, newParent fs.Ino
 	if err == nil {
 		err = snaps.Rename(ctx, name, newName)
 	}
-	return d.env.done("rename to "+newName, path, err)
+	return d.env.done("rename", path+" -> "+newName, err)
 }
 
 // Create refuses: snapshots/ holds only snapshot directories.

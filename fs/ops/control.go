@@ -40,7 +40,7 @@ func NewControlHandle(content []byte, apply Apply, log *Log, path string) *Contr
 // it; the offset does not matter since a write is a command, not content.
 func (h *ControlHandle) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
 	value := strings.TrimSuffix(string(data), "\n")
-	if errno := h.log.Done("write "+quoteValue(value), h.path, h.apply(ctx, value)); errno != 0 {
+	if errno := h.log.Done("write", h.path+" "+quoteValue(value), h.apply(ctx, value)); errno != 0 {
 		return 0, errno
 	}
 	return uint32(len(data)), 0

@@ -65,25 +65,38 @@ func (h *ExportHandle) start() {
 
 // Read returns the next bytes of the stream. Each read is filled completely
 // except at the end, since a short direct-I/O read means EOF to the kernel.
-// The offset must be where the previous read ended: the archive is made
-// once, in order.
+// The archive is made once, in order: a read ahead of the stream skips to
+// it (GNU tar seeks over members it lists), a read behind it is EINVAL.
 func (h *ExportHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if off != h.pos {
+	if off < h.pos {
 		return nil, h.log.Done("read", h.path, fmt.Errorf("read at %d after %d bytes: the archive is a stream, read it in order: %w",
 			off, h.pos, errdefs.ErrInvalid))
 	}
 	if h.pr == nil {
 		h.start()
 	}
+	if off > h.pos {
+		skipped, err := io.CopyN(io.Discard, h.pr, off-h.pos)
+		h.pos += skipped
+		if err != nil {
+			return h.result(dest[:0], err)
+		}
+	}
 	n, err := io.ReadFull(h.pr, dest)
 	h.pos += int64(n)
+	return h.result(dest[:n], err)
+}
+
+// result answers a read with what it got: the end of the stream is a short
+// read, a failed export the errno of its error (logged by the export).
+func (h *ExportHandle) result(data []byte, err error) (fuse.ReadResult, syscall.Errno) {
 	switch {
 	case err == nil, errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return fuse.ReadResultData(dest[:n]), 0
+		return fuse.ReadResultData(data), 0
 	}
-	return nil, Errno(err) // the export goroutine logged why
+	return nil, Errno(err)
 }
 
 // Release cancels an unfinished export and waits until it let go of its

@@ -97,11 +97,12 @@ type result struct {
 	code int
 }
 
-// sh runs a POSIX shell script inside the mount, with $T set to the test's
+// sh runs a bash script inside the mount (bash, not dash: dash reports
+// every failed write as "I/O error"), with $T set to the test's
 // scratch directory and $H to the home.
 func (m *mount) sh(script string) result {
 	m.t.Helper()
-	cmd := exec.Command("sh", "-c", script)
+	cmd := exec.Command("bash", "-c", script)
 	cmd.Dir = m.dir
 	cmd.Env = append(os.Environ(), "T="+m.tmp, "H="+m.home, "BOXLITEFS="+binary, "LC_ALL=C")
 	out, err := cmd.CombinedOutput()
