@@ -4,10 +4,15 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"errors"
+	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
+
+	"github.com/boxlite-ai/boxlitefs/core/errdefs"
 )
 
 // checkFlatten writes the chain as one standalone image and has QEMU judge
@@ -76,5 +81,90 @@ func checkDiff(t *testing.T, rng *rand.Rand, img *Image, c chain) {
 	chain := qemuChain(t, out)
 	if len(chain) != len(c.layers)-n+1 || chain[1].Filename != backing.Path {
 		t.Fatalf("diff over layer %d: qemu-img info --backing-chain shows %+v", n, chain)
+	}
+}
+
+// countingSource counts the bytes read through it.
+type countingSource struct {
+	Source
+	mu   sync.Mutex
+	read int64
+}
+
+func (c *countingSource) ReadAt(p []byte, off int64) (int, error) {
+	c.mu.Lock()
+	c.read += int64(len(p))
+	c.mu.Unlock()
+	return c.Source.ReadAt(p, off)
+}
+
+func TestFlattenReadsEachDataClusterOnce(t *testing.T) {
+	rng := seededRand(t)
+	c := buildChain(t, rng, chainSpec{name: "once", depth: 3, size: 8 << 20, writes: 20})
+	src := &countingSource{Source: openChain(t, c)}
+	flat, err := Flatten(context.Background(), src, FlattenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if src.read != 0 {
+		t.Fatalf("planning read %d bytes of data", src.read)
+	}
+	if _, err := flat.WriteTo(io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if want := flat.lay.dataClusters * flat.lay.cluster; src.read != want {
+		t.Fatalf("streaming read %d bytes of source data; the image holds %d", src.read, want)
+	}
+}
+
+func TestFlattenHugeSparseDisk(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "huge.qcow2")
+	must(t, "qemu-img", "create", "-f", "qcow2", src, "4T")
+	qemuIO(t, src, "qcow2", "write -P 1 0 1M", "write -P 2 2T 64k", "write -z 3T 1G", "write -P 3 4398046445568 4k")
+	img, err := Open(src, OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer img.Close()
+	out := filepath.Join(dir, "flat.qcow2")
+	if err := WriteFile(context.Background(), out, img, FlattenOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	requireClean(t, out)
+	requireSame(t, out, src)
+}
+
+func TestWriteFileRefusals(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src.qcow2")
+	must(t, "qemu-img", "create", "-f", "qcow2", src, "64M")
+	qemuIO(t, src, "qcow2", "write -P 1 0 20M")
+	img, err := Open(src, OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer img.Close()
+	if err := WriteFile(context.Background(), src, img, FlattenOptions{}); !errors.Is(err, errdefs.ErrExists) {
+		t.Fatalf("WriteFile over an existing file: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	out := filepath.Join(dir, "cancelled.qcow2")
+	if err := WriteFile(ctx, out, img, FlattenOptions{}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled WriteFile: %v", err)
+	}
+	if _, err := os.Stat(out); !errors.Is(err, os.ErrNotExist) {
+		t.Fatal("a cancelled WriteFile left its file behind")
+	}
+	flat, err := Flatten(context.Background(), img, FlattenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := flat.ReadAt(make([]byte, 10), flat.Size()); n != 0 || err != io.EOF {
+		t.Fatalf("ReadAt at the end: %d, %v", n, err)
+	}
+	if _, err := flat.ReadAt(make([]byte, 10), -1); !errors.Is(err, errdefs.ErrInvalid) {
+		t.Fatalf("ReadAt at -1: %v", err)
 	}
 }

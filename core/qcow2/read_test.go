@@ -119,9 +119,15 @@ func checkLayers(t *testing.T, img *Image, c chain) {
 	if len(layers) != len(c.layers) {
 		t.Fatalf("%d layers, built %d", len(layers), len(c.layers))
 	}
+	qemu := qemuChain(t, c.top())
 	for i, l := range layers {
 		if l.Path != c.layers[i] || string(l.Format) != c.formats[i] {
 			t.Fatalf("layer %d is %s (%s), built %s (%s)", i, l.Path, l.Format, c.layers[i], c.formats[i])
+		}
+		q := qemu[i]
+		if l.Size != q.VirtualSize || string(l.Format) != q.Format || l.BackingFile != q.BackingFilename ||
+			string(l.BackingFormat) != q.BackingFilenameFormat || (l.Format == FormatQcow2 && l.ClusterSize != q.ClusterSize) {
+			t.Fatalf("layer %d: %+v; qemu-img info says %+v", i, l, q)
 		}
 	}
 }
