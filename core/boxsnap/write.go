@@ -29,7 +29,7 @@ type Disk struct {
 type WriteOptions struct {
 	Compress    bool      // zstd when true, plain tar when false
 	Level       int       // zstd level 1..22; 0 means DefaultLevel
-	Concurrency int       // encoder goroutines; 0 means runtime.GOMAXPROCS
+	Concurrency int       // encoder goroutines; 0 means runtime.GOMAXPROCS; the bytes do not depend on it
 	ModTime     time.Time // mtime of every member, whole seconds; zero means the Unix epoch
 	// Progress, when set, receives the disk bytes streamed so far and their
 	// total (both disks' Size).
