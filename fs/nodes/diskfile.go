@@ -2,6 +2,7 @@ package nodes
 
 import (
 	"context"
+	"sync"
 	"syscall"
 	"time"
 
@@ -24,6 +25,9 @@ type diskFile struct {
 	state state
 	disk  snapshot.Disk
 	time  time.Time
+
+	mu      sync.Mutex
+	writers map[*ops.DiskWriteHandle]bool // open for writing, to relay O_TRUNC
 }
 
 var (
@@ -31,6 +35,7 @@ var (
 	_ fs.NodeOpener         = (*diskFile)(nil)
 	_ fs.NodeSetattrer      = (*diskFile)(nil)
 	_ fs.NodeCopyFileRanger = (*diskFile)(nil)
+	_ fs.NodeReleaser       = (*diskFile)(nil)
 )
 
 func (n *diskFile) ino() uint64 { return inoOf(n.state.key() + "/" + n.disk.FileName()) }
@@ -77,7 +82,14 @@ func (n *diskFile) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint3
 		if err != nil {
 			return nil, 0, n.env.done("open for writing", path, err)
 		}
-		return ops.NewDiskWriteHandle(box, n.disk, w, n.env.log, path), ops.OpenFlags, 0
+		h := ops.NewDiskWriteHandle(box, n.disk, w, n.env.log, path)
+		n.mu.Lock()
+		if n.writers == nil {
+			n.writers = map[*ops.DiskWriteHandle]bool{}
+		}
+		n.writers[h] = true
+		n.mu.Unlock()
+		return h, ops.OpenFlags, 0
 	}
 	view, err := n.state.openDisk(ctx, n.env, n.disk)
 	if err != nil {
@@ -102,10 +114,30 @@ func (n *diskFile) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAt
 	if !n.writable() {
 		return n.env.refuse("truncate", n.Path(nil), "a snapshot's disk is frozen", errdefs.ErrReadOnly)
 	}
-	if size, ok := in.GetSize(); ok && size != 0 {
-		return n.env.refuse("truncate", n.Path(nil), "write a whole image into the disk file instead", errdefs.ErrInvalid)
+	if size, ok := in.GetSize(); ok {
+		if size != 0 {
+			return n.env.refuse("truncate", n.Path(nil), "write a whole image into the disk file instead", errdefs.ErrInvalid)
+		}
+		n.mu.Lock()
+		for h := range n.writers {
+			h.Truncated()
+		}
+		n.mu.Unlock()
 	}
 	return n.Getattr(ctx, nil, out)
+}
+
+// Release forgets a write handle and lets the handle clean up.
+func (n *diskFile) Release(ctx context.Context, fh fs.FileHandle) syscall.Errno {
+	if h, ok := fh.(*ops.DiskWriteHandle); ok {
+		n.mu.Lock()
+		delete(n.writers, h)
+		n.mu.Unlock()
+	}
+	if r, ok := fh.(fs.FileReleaser); ok {
+		return r.Release(ctx)
+	}
+	return 0
 }
 
 // CopyFileRange is called on the source file: the destination's handle

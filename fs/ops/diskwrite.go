@@ -24,8 +24,9 @@ type DiskWriteHandle struct {
 	log  *Log
 	path string
 
-	mu      sync.Mutex
-	w       *snapshot.DiskWriter
+	mu        sync.Mutex
+	w         *snapshot.DiskWriter
+	truncated bool // the file was emptied (O_TRUNC): a first write past 0 leaves a hole
 	copied  uint64 // bytes of a copy by reference acknowledged so far
 	copyRef *snapshot.DiskRef
 	done    bool  // the image was committed or adopted
@@ -46,9 +47,19 @@ func NewDiskWriteHandle(box *snapshot.Box, d snapshot.Disk, w *snapshot.DiskWrit
 	return &DiskWriteHandle{box: box, disk: d, w: w, log: log, path: path}
 }
 
-// Write appends image bytes. The first write must be at offset 0; a later
-// write past the end first fills the gap with zeros (a hole a sparse-aware
-// copy skipped); a write before the end is EINVAL.
+// Truncated tells the handle that its file was emptied, as O_TRUNC does
+// (FUSE sends that truncation without the handle, so the node relays it):
+// from then on a write past the end, even the first, leaves a hole.
+func (h *DiskWriteHandle) Truncated() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.truncated = true
+}
+
+// Write appends image bytes. A write past the end first fills the gap with
+// zeros, a hole that a sparse-aware copy (cp, dd) seeked over; but a first
+// write past offset 0 into a file that was not emptied would change part of
+// a disk, which is EINVAL. A write before the end is EINVAL.
 func (h *DiskWriteHandle) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -58,7 +69,7 @@ func (h *DiskWriteHandle) Write(ctx context.Context, data []byte, off int64) (ui
 	if h.copyRef != nil {
 		return 0, h.fail("write", fmt.Errorf("the disk is being copied by reference: %w", errdefs.ErrInvalid))
 	}
-	if h.w.Size() == 0 && off != 0 {
+	if h.w.Size() == 0 && off != 0 && !h.truncated {
 		return 0, h.fail("write", fmt.Errorf("first write at %d: a disk file takes a whole image written from offset 0: %w", off, errdefs.ErrInvalid))
 	}
 	if err := h.extendTo(off); err != nil {
