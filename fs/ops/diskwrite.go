@@ -26,11 +26,11 @@ type DiskWriteHandle struct {
 
 	mu        sync.Mutex
 	w         *snapshot.DiskWriter
-	truncated bool // the file was emptied (O_TRUNC): a first write past 0 leaves a hole
-	copied  uint64 // bytes of a copy by reference acknowledged so far
-	copyRef *snapshot.DiskRef
-	done    bool  // the image was committed or adopted
-	err     error // why the handle refuses further work
+	truncated bool   // the file was emptied (O_TRUNC): a first write past 0 leaves a hole
+	copied    uint64 // bytes of a copy by reference acknowledged so far
+	copyRef   *snapshot.DiskRef
+	done      bool  // the image was committed or adopted
+	err       error // why the handle refuses further work
 }
 
 var (
