@@ -248,25 +248,28 @@ func (h *header) parseBackingName(ra io.ReaderAt, fileSize int64, offset uint64,
 }
 
 // parseExtensions walks the header extensions between the header and end.
+// Extensions usually take a few hundred bytes of a cluster that may be
+// 2 MiB, so the area is read a page at a time, as far as the walk goes.
 func (h *header) parseExtensions(ra io.ReaderAt, end int64) error {
-	if end <= h.headerLength {
-		return nil
-	}
-	area := make([]byte, end-h.headerLength) // bounded by the header cluster
-	if err := readFull(ra, area, h.headerLength); err != nil {
-		return err
-	}
+	area := &lazyArea{ra: ra, start: h.headerLength, limit: max(0, end-h.headerLength)}
 	seen := map[uint32]bool{}
-	for off := 0; off+8 <= len(area); {
-		typ, length := be32(area[off:]), be32(area[off+4:])
+	for off := int64(0); off+8 <= area.limit; {
+		head, err := area.bytes(off, 8)
+		if err != nil {
+			return err
+		}
+		typ, length := be32(head), int64(be32(head[4:]))
 		if typ == extEnd {
 			return nil
 		}
 		off += 8
-		if int64(length) > int64(len(area)-off) {
+		if length > area.limit-off {
 			return errCorrupt("header extension %#x of %d bytes overruns the header area", typ, length)
 		}
-		data := area[off : off+int(length)]
+		data, err := area.bytes(off, length)
+		if err != nil {
+			return err
+		}
 		if seen[typ] && typ != extFeatureNames {
 			return errCorrupt("header extension %#x appears twice", typ)
 		}
@@ -274,9 +277,31 @@ func (h *header) parseExtensions(ra io.ReaderAt, end int64) error {
 		if err := h.parseExtension(typ, data); err != nil {
 			return err
 		}
-		off += int(alignUp(int64(length), 8))
+		off += alignUp(length, 8)
 	}
 	return nil
+}
+
+// lazyArea reads a region of a file on demand, in whole pages, at least
+// doubling what it holds each time.
+type lazyArea struct {
+	ra    io.ReaderAt
+	start int64  // file offset of the region
+	limit int64  // its length
+	buf   []byte // the region's first len(buf) bytes
+}
+
+func (a *lazyArea) bytes(off, n int64) ([]byte, error) {
+	if need := off + n; need > int64(len(a.buf)) {
+		grown := min(a.limit, max(alignUp(need, 4096), 2*int64(len(a.buf))))
+		buf := make([]byte, grown)
+		copy(buf, a.buf)
+		if err := readFull(a.ra, buf[len(a.buf):], a.start+int64(len(a.buf))); err != nil {
+			return nil, err
+		}
+		a.buf = buf
+	}
+	return a.buf[off : off+n], nil
 }
 
 func (h *header) parseExtension(typ uint32, data []byte) error {

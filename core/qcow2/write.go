@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/boxlite-ai/boxlitefs/core/errdefs"
 )
@@ -58,6 +59,8 @@ func (f *Flat) stream(ctx context.Context, put func(p []byte, off int64) error) 
 		}
 		return put(buf, 0)
 	}
+	var generator sync.WaitGroup
+	defer generator.Wait() // never return while it still reads the source
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	free := make(chan []byte, chunksAhead+1)
@@ -65,7 +68,7 @@ func (f *Flat) stream(ctx context.Context, put func(p []byte, off int64) error) 
 		free <- make([]byte, chunkSize)
 	}
 	full := make(chan chunk, chunksAhead)
-	go func() {
+	generator.Go(func() {
 		defer close(full)
 		for off := int64(0); off < size; off += chunkSize {
 			var buf []byte
@@ -85,7 +88,7 @@ func (f *Flat) stream(ctx context.Context, put func(p []byte, off int64) error) 
 				return
 			}
 		}
-	}()
+	})
 	for c := range full {
 		if c.err != nil {
 			return c.err
