@@ -1,7 +1,6 @@
 package snapshot
 
 import (
-	"bufio"
 	"io"
 	"os"
 	"os/exec"
@@ -113,23 +112,7 @@ func TestRestoreDuringExportDoesNotChangeTheStream(t *testing.T) {
 		atStart[d] = h.saveDisk(a, "", d)
 	}
 
-	pr, pw := io.Pipe()
-	exported := make(chan error, 1)
-	go func() {
-		err := a.Export(h.ctx, pw, DefaultExportOptions())
-		pw.CloseWithError(err)
-		exported <- err
-	}()
-	archive := filepath.Join(t.TempDir(), "a.boxsnap")
-	f, err := os.Create(archive)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	br := bufio.NewReaderSize(pr, 4096)
-	if _, err := br.Peek(1); err != nil { // the export has begun
-		t.Fatal(err)
-	}
+	finishExport := h.stalledExport(a)
 
 	if err := a.Snapshots().Restore(h.ctx, "v1"); err != nil {
 		t.Fatalf("restore during an export: %v", err)
@@ -139,11 +122,9 @@ func TestRestoreDuringExportDoesNotChangeTheStream(t *testing.T) {
 		t.Fatalf("snapshot remove during an export: %v", err)
 	}
 
-	if _, err := io.Copy(f, br); err != nil {
+	archive := filepath.Join(t.TempDir(), "a.boxsnap")
+	if err := os.WriteFile(archive, finishExport(), 0o644); err != nil {
 		t.Fatal(err)
-	}
-	if err := <-exported; err != nil {
-		t.Fatalf("export: %v", err)
 	}
 	b := h.importFrom(archive, "b")
 	for _, d := range AllDisks() {

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -388,6 +389,35 @@ func allocated(st os.FileInfo) int64 {
 		return sys.Blocks * 512
 	}
 	return st.Size()
+}
+
+// stalledExport starts an export of b into a pipe and reads its first
+// bytes: the export has taken its point-in-time state and now waits for its
+// consumer. finish reads the rest and returns the whole archive.
+func (h *home) stalledExport(b *Box) (finish func() []byte) {
+	h.t.Helper()
+	pr, pw := io.Pipe()
+	exported := make(chan error, 1)
+	go func() {
+		err := b.Export(h.ctx, pw, DefaultExportOptions())
+		pw.CloseWithError(err)
+		exported <- err
+	}()
+	first := make([]byte, 1)
+	if _, err := io.ReadFull(pr, first); err != nil {
+		h.t.Fatalf("export: %v", err)
+	}
+	return func() []byte {
+		h.t.Helper()
+		rest, err := io.ReadAll(pr)
+		if err != nil {
+			h.t.Fatalf("export: %v", err)
+		}
+		if err := <-exported; err != nil {
+			h.t.Fatalf("export: %v", err)
+		}
+		return append(first, rest...)
+	}
 }
 
 // within runs fn and fails the test if it has not returned after hangLimit:
