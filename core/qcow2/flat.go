@@ -150,7 +150,7 @@ func fillTable(dst []byte, rel int64, width int64, value func(i int64) uint64) {
 }
 
 func (lay *layout) fillL1(dst []byte, rel int64) error {
-	k := 0 // cursor into lay.tables
+	k := sort.Search(len(lay.tables), func(k int) bool { return lay.tables[k].first+lay.tables[k].count > rel/8 })
 	fillTable(dst, rel, 8, func(i int64) uint64 {
 		for k < len(lay.tables) && lay.tables[k].first+lay.tables[k].count <= i {
 			k++
@@ -189,8 +189,12 @@ func (lay *layout) fillRefBlocks(dst []byte, rel int64) error {
 func (lay *layout) fillL2(dst []byte, rel int64) error {
 	entries := lay.cluster / 8
 	k := -1 // cursor into lay.runs
+	table, firstGuest := int64(-1), int64(0)
 	fillTable(dst, rel, 8, func(i int64) uint64 {
-		g := lay.tableL1Index(i/entries)*entries + i%entries // guest cluster
+		if t := i / entries; t != table {
+			table, firstGuest = t, lay.tableL1Index(t)*entries
+		}
+		g := firstGuest + i%entries // guest cluster
 		if k < 0 {
 			k = runAt(lay.runs, g)
 		}

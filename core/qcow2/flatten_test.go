@@ -48,6 +48,14 @@ func checkFlatten(t *testing.T, rng *rand.Rand, img *Image, c chain) {
 		t.Fatalf("WriteTo and WriteFile differ at %#x", d)
 	}
 	checkRandomReads(t, rng, flat, streamed.Bytes())
+	lay := flat.lay
+	for _, edge := range []int64{lay.l1Off, lay.refTableOff, lay.refBlockOff, lay.l2Off, lay.dataOff, flat.Size()} {
+		off := max(0, edge-5)
+		buf := make([]byte, min(4099, flat.Size()-off))
+		if _, err := flat.ReadAt(buf, off); err != nil || !bytes.Equal(buf, streamed.Bytes()[off:off+int64(len(buf))]) {
+			t.Fatalf("ReadAt across the region boundary at %#x: %v", edge, err)
+		}
+	}
 
 	again, err := Flatten(ctx, img, opts)
 	if err != nil {
