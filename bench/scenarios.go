@@ -5,7 +5,7 @@ import "maps"
 // scenarios lists every benchmark, in the order of the table. Add a new
 // area's scenarios here.
 func scenarios() []Scenario {
-	return qcow2Scenarios()
+	return append(qcow2Scenarios(), fsScenarios()...)
 }
 
 // childOps lists the operations scenarios run in child processes. Add a new
