@@ -50,8 +50,10 @@ func mountFixture(ctx context.Context, env *Env, name string) (*fsFixture, error
 	return f, nil
 }
 
-func (f *fsFixture) mnt() string               { return filepath.Join(f.dir, "mnt") }
-func (f *fsFixture) path(rel ...string) string { return filepath.Join(append([]string{f.mnt()}, rel...)...) }
+func (f *fsFixture) mnt() string { return filepath.Join(f.dir, "mnt") }
+func (f *fsFixture) path(rel ...string) string {
+	return filepath.Join(append([]string{f.mnt()}, rel...)...)
+}
 
 func (f *fsFixture) close() error {
 	err := f.m.Unmount()

@@ -29,7 +29,7 @@ type ExportHandle struct {
 
 	mu     sync.Mutex
 	pos    int64
-	pr     *io.PipeReader
+	pr     *spool
 	cancel context.CancelFunc
 	done   chan struct{}
 }
@@ -38,6 +38,9 @@ var (
 	_ fs.FileReader   = (*ExportHandle)(nil)
 	_ fs.FileReleaser = (*ExportHandle)(nil)
 )
+
+// exportSpool is how far an export may run ahead of its reader.
+const exportSpool = 4 << 20
 
 // errReleased ends an export whose reader closed the file.
 var errReleased = errors.New("export.boxsnap was closed")
@@ -49,17 +52,17 @@ func NewExportHandle(export ExportFunc, log *Log, path string) *ExportHandle {
 
 func (h *ExportHandle) start() {
 	ctx, cancel := context.WithCancel(context.Background())
-	pr, pw := io.Pipe()
-	h.pr, h.cancel, h.done = pr, cancel, make(chan struct{})
+	pipe := newSpool(exportSpool)
+	h.pr, h.cancel, h.done = pipe, cancel, make(chan struct{})
 	go func() {
 		defer close(h.done)
-		err := h.export(ctx, pw)
+		err := h.export(ctx, pipe)
 		if err != nil && !errors.Is(err, errReleased) && ctx.Err() == nil {
 			h.log.Done("export", h.path, err)
 		} else if err == nil {
 			h.log.Done("export", h.path, nil)
 		}
-		pw.CloseWithError(err) // nil: readers see EOF
+		pipe.CloseWrite(err) // nil: readers see EOF
 	}()
 }
 
@@ -106,7 +109,7 @@ func (h *ExportHandle) Release(ctx context.Context) syscall.Errno {
 	defer h.mu.Unlock()
 	if h.pr != nil {
 		h.cancel()
-		h.pr.CloseWithError(errReleased)
+		h.pr.CloseRead(errReleased)
 		<-h.done
 	}
 	return 0
