@@ -1,0 +1,328 @@
+package main
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/boxlite-ai/boxlitefs/core/boxsnap"
+	"github.com/boxlite-ai/boxlitefs/core/qcow2"
+	"github.com/klauspost/compress/zstd"
+)
+
+// The export and import of a box: a 1 GiB guest chain and a 256 MiB
+// container chain, flattened into one .boxsnap.
+
+// containerChain is the smaller disk of the pair.
+func containerChain() chainSpec {
+	return chainSpec{name: "mixed-256m-depth2", size: 256 << 20, depth: 2, baseFill: 0.6,
+		overlayWrites: 16, writeSize: 1 << 20, seed: 4}
+}
+
+func boxsnapScenarios() []Scenario {
+	return []Scenario{
+		{Area: "boxsnap", Name: "export: flatten, sha256, tar, zstd -3 vs zstd alone", Reps: 5, Setup: setupExportVsZstd},
+		{Area: "boxsnap", Name: "export vs tar piped to zstd -3 -T2, then sha256sum", Reps: 5, Setup: setupExportVsShell},
+		{Area: "boxsnap", Name: "import: zstd -d, sha256, stage vs zstd -d piped to tar x, then sha256sum", Reps: 5, Setup: setupImportVsShell},
+		{Area: "boxsnap", Name: "import in 128 KiB writes (as through FUSE) vs one reader", Reps: 5, Setup: setupImporterVsRead},
+	}
+}
+
+func boxsnapChildOps() map[string]childOp {
+	return map[string]childOp{
+		"boxsnap-export":   exportChild,
+		"boxsnap-zstd":     zstdChild,
+		"boxsnap-import":   importChild,
+		"boxsnap-importer": importerChild,
+	}
+}
+
+// boxPair is what the box scenarios share: both chains, their flattened
+// images, the plain tar of those and the .boxsnap.
+type boxPair struct {
+	guest, container string // top layers of the chains
+	flatDir          string // guest-rootfs.qcow2 and disk.qcow2, flattened
+	tar, archive     string
+	bytes            int64 // both flattened images
+}
+
+func preparePair(ctx context.Context, env *Env) (*boxPair, error) {
+	g, err := buildChain(ctx, env.Dir, mixedDepth5())
+	if err != nil {
+		return nil, err
+	}
+	c, err := buildChain(ctx, env.Dir, containerChain())
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(env.Dir, "boxsnap")
+	p := &boxPair{guest: g.top(), container: c.top(), flatDir: filepath.Join(dir, "flat"),
+		tar: filepath.Join(dir, "box.tar"), archive: filepath.Join(dir, "box.boxsnap")}
+	if _, err := os.Stat(p.archive); err == nil {
+		return p, p.measure()
+	}
+	if err := os.MkdirAll(p.flatDir, 0o755); err != nil {
+		return nil, err
+	}
+	for _, d := range []struct{ src, name string }{{p.guest, boxsnap.MemberGuestDisk}, {p.container, boxsnap.MemberContainerDisk}} {
+		img, err := openChain(d.src)
+		if err != nil {
+			return nil, err
+		}
+		err = qcow2.WriteFile(ctx, filepath.Join(p.flatDir, d.name), img, qcow2.FlattenOptions{})
+		img.Close()
+		if err != nil {
+			return nil, err
+		}
+	}
+	if err := exportPair(ctx, p.guest, p.container, p.tar, false); err != nil {
+		return nil, err
+	}
+	if err := exportPair(ctx, p.guest, p.container, p.archive, true); err != nil {
+		return nil, err
+	}
+	return p, p.measure()
+}
+
+func (p *boxPair) measure() error {
+	p.bytes = 0
+	for _, name := range []string{boxsnap.MemberGuestDisk, boxsnap.MemberContainerDisk} {
+		fi, err := os.Stat(filepath.Join(p.flatDir, name))
+		if err != nil {
+			return err
+		}
+		p.bytes += fi.Size()
+	}
+	return nil
+}
+
+func openChain(top string) (*qcow2.Image, error) {
+	return qcow2.Open(top, qcow2.OpenOptions{AllowBacking: qcow2.AllowUnder(filepath.Dir(top))})
+}
+
+// exportPair writes the archive of two chains to out, as Box.Export does:
+// each chain flattened on the fly.
+func exportPair(ctx context.Context, guest, container, out string, compress bool) error {
+	var disks [2]boxsnap.Disk
+	for i, top := range []string{guest, container} {
+		img, err := openChain(top)
+		if err != nil {
+			return err
+		}
+		defer img.Close()
+		flat, err := qcow2.Flatten(ctx, img, qcow2.FlattenOptions{})
+		if err != nil {
+			return err
+		}
+		disks[i] = boxsnap.Disk{Size: flat.Size(), WriteTo: flat.WriteToContext}
+	}
+	f, err := os.Create(out)
+	if err != nil {
+		return err
+	}
+	err = boxsnap.Write(ctx, f, boxsnap.Manifest{BoxName: "bench", Image: "alpine:latest"}, disks[0], disks[1],
+		boxsnap.WriteOptions{Compress: compress, Level: 3, Concurrency: 2})
+	return errors.Join(err, f.Close())
+}
+
+func exportChild(ctx context.Context, args []string) error {
+	if len(args) != 3 {
+		return fmt.Errorf("usage: boxsnap-export GUEST CONTAINER OUT")
+	}
+	return exportPair(ctx, args[0], args[1], args[2], true)
+}
+
+// zstdChild compresses args[0] into args[1] with the encoder and settings
+// Write uses, and nothing else.
+func zstdChild(ctx context.Context, args []string) error {
+	if len(args) != 2 {
+		return fmt.Errorf("usage: boxsnap-zstd IN OUT")
+	}
+	in, err := os.Open(args[0])
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.Create(args[1])
+	if err != nil {
+		return err
+	}
+	enc, err := zstd.NewWriter(out, zstd.WithEncoderLevel(zstd.EncoderLevelFromZstd(3)), zstd.WithEncoderConcurrency(2))
+	if err != nil {
+		return err
+	}
+	_, err = io.CopyBuffer(enc, in, make([]byte, 1<<20))
+	return errors.Join(err, enc.Close(), out.Close())
+}
+
+// inspectVetter checks the header fields and then every table with
+// qcow2.Inspect; the engine's vetter also runs a full refcount check.
+type inspectVetter struct{}
+
+func (inspectVetter) MaxFileSize(head []byte) (int64, error) {
+	if len(head) < 32 || binary.BigEndian.Uint32(head) != 0x514649fb || binary.BigEndian.Uint64(head[8:]) != 0 {
+		return 0, errors.New("not a standalone qcow2 image")
+	}
+	virtual := int64(binary.BigEndian.Uint64(head[24:]))
+	return virtual + virtual/8 + 64<<20, nil
+}
+
+func (inspectVetter) Verify(f *os.File, size int64) error {
+	info, err := qcow2.Inspect(f, size)
+	if err == nil && info.BackingFile != "" {
+		err = errors.New("has a backing file")
+	}
+	return err
+}
+
+func importOptions() boxsnap.ReadOptions {
+	// tar x does not sync either.
+	return boxsnap.ReadOptions{Vetter: inspectVetter{}, SkipSync: true}
+}
+
+func importChild(ctx context.Context, args []string) error {
+	if len(args) != 2 {
+		return fmt.Errorf("usage: boxsnap-import ARCHIVE DIR")
+	}
+	f, err := os.Open(args[0])
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = boxsnap.Read(ctx, f, args[1], importOptions())
+	return err
+}
+
+// importerChild feeds the archive to an Importer in 128 KiB writes, the
+// size FUSE delivers them in.
+func importerChild(ctx context.Context, args []string) error {
+	if len(args) != 2 {
+		return fmt.Errorf("usage: boxsnap-importer ARCHIVE DIR")
+	}
+	f, err := os.Open(args[0])
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	imp, err := boxsnap.NewImporter(ctx, args[1], importOptions())
+	if err != nil {
+		return err
+	}
+	defer imp.Abort()
+	if _, err := io.CopyBuffer(struct{ io.Writer }{imp}, f, make([]byte, 128<<10)); err != nil {
+		return err
+	}
+	_, err = imp.Close()
+	return err
+}
+
+// thenRemove removes what a timed run created, untimed.
+func thenRemove(paths ...string) func(Sample, error) (Sample, error) {
+	return func(s Sample, err error) (Sample, error) {
+		for _, p := range paths {
+			err = errors.Join(err, os.RemoveAll(p))
+		}
+		return s, err
+	}
+}
+
+func setupExportVsZstd(ctx context.Context, env *Env) (*Case, error) {
+	p, err := preparePair(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	out := filepath.Join(env.Dir, "boxsnap", "out")
+	return &Case{
+		Ours: Side{Label: "boxsnap.Write", Run: func(ctx context.Context, _ int) (Sample, error) {
+			return thenRemove(out)(env.inChild(ctx, "boxsnap-export", p.guest, p.container, out))
+		}},
+		Theirs: Side{Label: "klauspost zstd alone on the same tar", Run: func(ctx context.Context, _ int) (Sample, error) {
+			return thenRemove(out)(env.inChild(ctx, "boxsnap-zstd", p.tar, out))
+		}},
+		Bytes:     p.bytes,
+		ReportRSS: true,
+		Ratio:     percentOf("zstd alone"),
+		Notes: "MB/s of flattened image; ours flattens both chains (1 GiB depth 5, 256 MiB depth 2) as it goes; " +
+			"both level 3, 2 encoder goroutines, write a file; each in a child process",
+	}, nil
+}
+
+func setupExportVsShell(ctx context.Context, env *Env) (*Case, error) {
+	p, err := preparePair(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	out := filepath.Join(env.Dir, "boxsnap", "out")
+	script := `tar -C "$1" -cf - ` + boxsnap.MemberGuestDisk + " " + boxsnap.MemberContainerDisk +
+		` | zstd -3 -T2 -q -o "$2" && cd "$1" && sha256sum ` + boxsnap.MemberGuestDisk + " " + boxsnap.MemberContainerDisk + " >/dev/null"
+	return &Case{
+		Ours: Side{Label: "boxsnap.Write", Run: func(ctx context.Context, _ int) (Sample, error) {
+			return thenRemove(out)(env.inChild(ctx, "boxsnap-export", p.guest, p.container, out))
+		}},
+		Theirs: Side{Label: "tar, zstd -3 -T2, sha256sum", Run: func(ctx context.Context, _ int) (Sample, error) {
+			return thenRemove(out)(timeCommand(ctx, "sh", "-c", script, "sh", p.flatDir, out))
+		}},
+		Bytes:     p.bytes,
+		ReportRSS: true,
+		Notes:     "the shell starts from images already flattened; ours flattens as it goes",
+	}, nil
+}
+
+func setupImportVsShell(ctx context.Context, env *Env) (*Case, error) {
+	p, err := preparePair(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(env.Dir, "boxsnap", "staged")
+	script := `mkdir -p "$2" && zstd -dcq "$1" | tar -x -C "$2" && cd "$2" && sha256sum ` +
+		boxsnap.MemberGuestDisk + " " + boxsnap.MemberContainerDisk + " >/dev/null"
+	return &Case{
+		Ours: Side{Label: "boxsnap.Read", Run: func(ctx context.Context, _ int) (Sample, error) {
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return Sample{}, err
+			}
+			return thenRemove(dir)(env.inChild(ctx, "boxsnap-import", p.archive, dir))
+		}},
+		Theirs: Side{Label: "zstd -d, tar x, sha256sum", Run: func(ctx context.Context, _ int) (Sample, error) {
+			return thenRemove(dir)(timeCommand(ctx, "sh", "-c", script, "sh", p.archive, dir))
+		}},
+		Bytes:     p.bytes,
+		ReportRSS: true,
+		Notes:     "MB/s of image staged; ours also verifies the manifest and both images' tables (qcow2.Inspect); neither syncs",
+	}, nil
+}
+
+func setupImporterVsRead(ctx context.Context, env *Env) (*Case, error) {
+	p, err := preparePair(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(env.Dir, "boxsnap", "staged")
+	run := func(op string) func(context.Context, int) (Sample, error) {
+		return func(ctx context.Context, _ int) (Sample, error) {
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return Sample{}, err
+			}
+			return thenRemove(dir)(env.inChild(ctx, op, p.archive, dir))
+		}
+	}
+	return &Case{
+		Ours:      Side{Label: "boxsnap.Importer", Run: run("boxsnap-importer")},
+		Theirs:    Side{Label: "boxsnap.Read", Run: run("boxsnap-import")},
+		Bytes:     p.bytes,
+		ReportRSS: true,
+		Ratio:     percentOf("Read"),
+		Notes:     "the cost of answering each write with its verdict",
+	}, nil
+}
+
+// percentOf reports ours as a share of theirs' throughput.
+func percentOf(what string) func(ours, theirs Stats) string {
+	return func(ours, theirs Stats) string {
+		return fmt.Sprintf("%.0f%% of %s", 100*theirs.P50.Seconds()/ours.P50.Seconds(), what)
+	}
+}
