@@ -68,22 +68,18 @@ func preparePair(ctx context.Context, env *Env) (*boxPair, error) {
 	if err := os.MkdirAll(p.flatDir, 0o755); err != nil {
 		return nil, err
 	}
-	for _, d := range []struct{ src, name string }{{p.guest, boxsnap.MemberGuestDisk}, {p.container, boxsnap.MemberContainerDisk}} {
-		img, err := openChain(d.src)
-		if err != nil {
+	// In child processes, so that this one stays small: a child's peak RSS
+	// as the kernel reports it starts from its parent's.
+	steps := [][]string{
+		{"qcow2-flatten", p.guest, filepath.Join(p.flatDir, boxsnap.MemberGuestDisk)},
+		{"qcow2-flatten", p.container, filepath.Join(p.flatDir, boxsnap.MemberContainerDisk)},
+		{"boxsnap-export", p.guest, p.container, p.tar, "plain"},
+		{"boxsnap-export", p.guest, p.container, p.archive},
+	}
+	for _, step := range steps {
+		if _, err := env.inChild(ctx, step[0], step[1:]...); err != nil {
 			return nil, err
 		}
-		err = qcow2.WriteFile(ctx, filepath.Join(p.flatDir, d.name), img, qcow2.FlattenOptions{})
-		img.Close()
-		if err != nil {
-			return nil, err
-		}
-	}
-	if err := exportPair(ctx, p.guest, p.container, p.tar, false); err != nil {
-		return nil, err
-	}
-	if err := exportPair(ctx, p.guest, p.container, p.archive, true); err != nil {
-		return nil, err
 	}
 	return p, p.measure()
 }
@@ -130,10 +126,10 @@ func exportPair(ctx context.Context, guest, container, out string, compress bool
 }
 
 func exportChild(ctx context.Context, args []string) error {
-	if len(args) != 3 {
-		return fmt.Errorf("usage: boxsnap-export GUEST CONTAINER OUT")
+	if len(args) < 3 || len(args) > 4 || len(args) == 4 && args[3] != "plain" {
+		return fmt.Errorf("usage: boxsnap-export GUEST CONTAINER OUT [plain]")
 	}
-	return exportPair(ctx, args[0], args[1], args[2], true)
+	return exportPair(ctx, args[0], args[1], args[2], len(args) == 3)
 }
 
 // zstdChild compresses args[0] into args[1] with the encoder and settings
@@ -220,15 +216,36 @@ func importerChild(ctx context.Context, args []string) error {
 	return err
 }
 
-// thenRemove removes what a timed run created, untimed.
-func thenRemove(paths ...string) func(Sample, error) (Sample, error) {
-	return func(s Sample, err error) (Sample, error) {
-		for _, p := range paths {
-			err = errors.Join(err, os.RemoveAll(p))
+// creating runs one side that creates out (a file, or a directory made
+// beforehand when isDir) and removes it afterwards, untimed.
+func creating(out string, isDir bool, run func(ctx context.Context) (Sample, error)) func(context.Context, int) (Sample, error) {
+	return func(ctx context.Context, _ int) (Sample, error) {
+		if isDir {
+			if err := os.MkdirAll(out, 0o755); err != nil {
+				return Sample{}, err
+			}
 		}
-		return s, err
+		s, err := run(ctx)
+		return s, errors.Join(err, os.RemoveAll(out))
 	}
 }
+
+// childSide runs child operation op with args, which create out.
+func childSide(env *Env, label, out string, isDir bool, op string, args ...string) Side {
+	return Side{Label: label, Run: creating(out, isDir, func(ctx context.Context) (Sample, error) {
+		return env.inChild(ctx, op, args...)
+	})}
+}
+
+// shellSide runs a shell script with args, which create out.
+func shellSide(label, out string, isDir bool, script string, args ...string) Side {
+	return Side{Label: label, Run: creating(out, isDir, func(ctx context.Context) (Sample, error) {
+		return timeCommand(ctx, "sh", append([]string{"-c", script, "sh"}, args...)...)
+	})}
+}
+
+// bothDisks names the two images for a shell command line.
+const bothDisks = boxsnap.MemberGuestDisk + " " + boxsnap.MemberContainerDisk
 
 func setupExportVsZstd(ctx context.Context, env *Env) (*Case, error) {
 	p, err := preparePair(ctx, env)
@@ -237,12 +254,8 @@ func setupExportVsZstd(ctx context.Context, env *Env) (*Case, error) {
 	}
 	out := filepath.Join(env.Dir, "boxsnap", "out")
 	return &Case{
-		Ours: Side{Label: "boxsnap.Write", Run: func(ctx context.Context, _ int) (Sample, error) {
-			return thenRemove(out)(env.inChild(ctx, "boxsnap-export", p.guest, p.container, out))
-		}},
-		Theirs: Side{Label: "klauspost zstd alone on the same tar", Run: func(ctx context.Context, _ int) (Sample, error) {
-			return thenRemove(out)(env.inChild(ctx, "boxsnap-zstd", p.tar, out))
-		}},
+		Ours:      childSide(env, "boxsnap.Write", out, false, "boxsnap-export", p.guest, p.container, out),
+		Theirs:    childSide(env, "klauspost zstd alone on the same tar", out, false, "boxsnap-zstd", p.tar, out),
 		Bytes:     p.bytes,
 		ReportRSS: true,
 		Ratio:     percentOf("zstd alone"),
@@ -257,15 +270,10 @@ func setupExportVsShell(ctx context.Context, env *Env) (*Case, error) {
 		return nil, err
 	}
 	out := filepath.Join(env.Dir, "boxsnap", "out")
-	script := `tar -C "$1" -cf - ` + boxsnap.MemberGuestDisk + " " + boxsnap.MemberContainerDisk +
-		` | zstd -3 -T2 -q -o "$2" && cd "$1" && sha256sum ` + boxsnap.MemberGuestDisk + " " + boxsnap.MemberContainerDisk + " >/dev/null"
+	script := `tar -C "$1" -cf - ` + bothDisks + ` | zstd -3 -T2 -q -o "$2" && cd "$1" && sha256sum ` + bothDisks + " >/dev/null"
 	return &Case{
-		Ours: Side{Label: "boxsnap.Write", Run: func(ctx context.Context, _ int) (Sample, error) {
-			return thenRemove(out)(env.inChild(ctx, "boxsnap-export", p.guest, p.container, out))
-		}},
-		Theirs: Side{Label: "tar, zstd -3 -T2, sha256sum", Run: func(ctx context.Context, _ int) (Sample, error) {
-			return thenRemove(out)(timeCommand(ctx, "sh", "-c", script, "sh", p.flatDir, out))
-		}},
+		Ours:      childSide(env, "boxsnap.Write", out, false, "boxsnap-export", p.guest, p.container, out),
+		Theirs:    shellSide("tar, zstd -3 -T2, sha256sum", out, false, script, p.flatDir, out),
 		Bytes:     p.bytes,
 		ReportRSS: true,
 		Notes:     "the shell starts from images already flattened; ours flattens as it goes",
@@ -278,18 +286,10 @@ func setupImportVsShell(ctx context.Context, env *Env) (*Case, error) {
 		return nil, err
 	}
 	dir := filepath.Join(env.Dir, "boxsnap", "staged")
-	script := `mkdir -p "$2" && zstd -dcq "$1" | tar -x -C "$2" && cd "$2" && sha256sum ` +
-		boxsnap.MemberGuestDisk + " " + boxsnap.MemberContainerDisk + " >/dev/null"
+	script := `zstd -dcq "$1" | tar -x -C "$2" && cd "$2" && sha256sum ` + bothDisks + " >/dev/null"
 	return &Case{
-		Ours: Side{Label: "boxsnap.Read", Run: func(ctx context.Context, _ int) (Sample, error) {
-			if err := os.MkdirAll(dir, 0o755); err != nil {
-				return Sample{}, err
-			}
-			return thenRemove(dir)(env.inChild(ctx, "boxsnap-import", p.archive, dir))
-		}},
-		Theirs: Side{Label: "zstd -d, tar x, sha256sum", Run: func(ctx context.Context, _ int) (Sample, error) {
-			return thenRemove(dir)(timeCommand(ctx, "sh", "-c", script, "sh", p.archive, dir))
-		}},
+		Ours:      childSide(env, "boxsnap.Read", dir, true, "boxsnap-import", p.archive, dir),
+		Theirs:    shellSide("zstd -d, tar x, sha256sum", dir, true, script, p.archive, dir),
 		Bytes:     p.bytes,
 		ReportRSS: true,
 		Notes:     "MB/s of image staged; ours also verifies the manifest and both images' tables (qcow2.Inspect); neither syncs",
@@ -302,17 +302,9 @@ func setupImporterVsRead(ctx context.Context, env *Env) (*Case, error) {
 		return nil, err
 	}
 	dir := filepath.Join(env.Dir, "boxsnap", "staged")
-	run := func(op string) func(context.Context, int) (Sample, error) {
-		return func(ctx context.Context, _ int) (Sample, error) {
-			if err := os.MkdirAll(dir, 0o755); err != nil {
-				return Sample{}, err
-			}
-			return thenRemove(dir)(env.inChild(ctx, op, p.archive, dir))
-		}
-	}
 	return &Case{
-		Ours:      Side{Label: "boxsnap.Importer", Run: run("boxsnap-importer")},
-		Theirs:    Side{Label: "boxsnap.Read", Run: run("boxsnap-import")},
+		Ours:      childSide(env, "boxsnap.Importer", dir, true, "boxsnap-importer", p.archive, dir),
+		Theirs:    childSide(env, "boxsnap.Read", dir, true, "boxsnap-import", p.archive, dir),
 		Bytes:     p.bytes,
 		ReportRSS: true,
 		Ratio:     percentOf("Read"),
