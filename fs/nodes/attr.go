@@ -22,7 +22,6 @@ const (
 func attrs(out *fuse.Attr, ino uint64, mode uint32, size int64, t time.Time) {
 	out.Ino = ino
 	out.Mode = mode
-	out.Size = uint64(size)
 	out.Nlink = 1
 	if mode&syscall.S_IFDIR != 0 {
 		out.Nlink = 2
@@ -30,7 +29,7 @@ func attrs(out *fuse.Attr, ino uint64, mode uint32, size int64, t time.Time) {
 	// cat and cp size their buffers by st_blksize: one request's worth
 	// halves the round trips of the default 128 KiB.
 	out.Blksize = maxIO
-	out.Blocks = (out.Size + 511) / 512
+	setSize(out, uint64(size))
 	out.SetTimes(&t, &t, &t)
 }
 
@@ -60,6 +59,14 @@ func pathOf(dir *fs.Inode, name string) string {
 	return path.Join(dir.Path(nil), name)
 }
 
+// setSize sets a size and the block count that goes with it: cp takes a
+// file with fewer blocks than its size for a sparse one, and copies it with
+// read and write instead of copy_file_range.
+func setSize(out *fuse.Attr, size uint64) {
+	out.Size = size
+	out.Blocks = (size + 511) / 512
+}
+
 // handleAttr lets an open file's handle answer getattr (a disk view's size
 // as of its open); ok is false when fh has nothing to say.
 func handleAttr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) (syscall.Errno, bool) {
@@ -67,7 +74,22 @@ func handleAttr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) (sysca
 	if !ok {
 		return 0, false
 	}
-	return g.Getattr(ctx, out), true
+	errno := g.Getattr(ctx, out)
+	setSize(&out.Attr, out.Size)
+	return errno, true
+}
+
+// handleSetattr lets an open file's handle take a setattr (the
+// truncation of a shell redirection, cp's final ftruncate); ok is false
+// when there is no such handle.
+func handleSetattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) (syscall.Errno, bool) {
+	s, ok := fh.(fs.FileSetattrer)
+	if !ok {
+		return 0, false
+	}
+	errno := s.Setattr(ctx, in, out)
+	setSize(&out.Attr, out.Size)
+	return errno, true
 }
 
 // listing builds a directory stream.

@@ -44,8 +44,6 @@ func (n *ctlFile) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAtt
 	if errno := n.Getattr(ctx, nil, out); errno != 0 {
 		return errno
 	}
-	if s, ok := fh.(fs.FileSetattrer); ok {
-		return s.Setattr(ctx, in, out)
-	}
-	return 0
+	errno, _ := handleSetattr(ctx, fh, in, out)
+	return errno
 }

@@ -62,7 +62,7 @@ func (n *diskFile) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.Attr
 		return n.env.done("stat", n.Path(nil), err)
 	}
 	defer view.Close()
-	out.Size = uint64(view.Size())
+	setSize(&out.Attr, uint64(view.Size()))
 	return 0
 }
 
@@ -107,9 +107,9 @@ func (n *diskFile) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint3
 // (FUSE sends it without the handle) and changes nothing by itself: only a
 // whole image written afterwards replaces the disk.
 func (n *diskFile) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
-	if s, ok := fh.(fs.FileSetattrer); ok {
-		attrs(&out.Attr, n.ino(), modeWritable, 0, n.time)
-		return s.Setattr(ctx, in, out)
+	attrs(&out.Attr, n.ino(), modeWritable, 0, n.time)
+	if errno, ok := handleSetattr(ctx, fh, in, out); ok {
+		return errno
 	}
 	if !n.writable() {
 		return n.env.refuse("truncate", n.Path(nil), "a snapshot's disk is frozen", errdefs.ErrReadOnly)

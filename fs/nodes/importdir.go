@@ -147,8 +147,6 @@ func (f *importFile) Open(ctx context.Context, flags uint32) (fs.FileHandle, uin
 // empty anyway.
 func (f *importFile) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
 	attrs(&out.Attr, f.ino, modeWritable, 0, f.time)
-	if s, ok := fh.(fs.FileSetattrer); ok {
-		return s.Setattr(ctx, in, out)
-	}
-	return 0
+	errno, _ := handleSetattr(ctx, fh, in, out)
+	return errno
 }
