@@ -20,14 +20,13 @@ type boxesDir struct {
 }
 
 var (
-	_ node             = (*boxesDir)(nil)
-	_ fs.NodeLookuper  = (*boxesDir)(nil)
-	_ fs.NodeReaddirer = (*boxesDir)(nil)
-	_ fs.NodeMkdirer   = (*boxesDir)(nil)
-	_ fs.NodeRmdirer   = (*boxesDir)(nil)
-	_ fs.NodeRenamer   = (*boxesDir)(nil)
-	_ fs.NodeCreater   = (*boxesDir)(nil)
-	_ fs.NodeUnlinker  = (*boxesDir)(nil)
+	_ node            = (*boxesDir)(nil)
+	_ fs.NodeLookuper = (*boxesDir)(nil)
+	_ fs.NodeMkdirer  = (*boxesDir)(nil)
+	_ fs.NodeRmdirer  = (*boxesDir)(nil)
+	_ fs.NodeRenamer  = (*boxesDir)(nil)
+	_ fs.NodeCreater  = (*boxesDir)(nil)
+	_ fs.NodeUnlinker = (*boxesDir)(nil)
 )
 
 func (d *boxesDir) stable() fs.StableAttr { return dirStable(inoOf("boxes")) }
@@ -53,19 +52,6 @@ func (d *boxesDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) 
 		return nil, quietErrno(d.env, "lookup", pathOf(d.EmbeddedInode(), name), err)
 	}
 	return child(ctx, d.EmbeddedInode(), d.boxNode(info), out)
-}
-
-// Readdir lists every box.
-func (d *boxesDir) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
-	boxes, err := d.env.rt.ListBoxes(ctx)
-	if err != nil {
-		return nil, d.env.done("readdir", "boxes", err)
-	}
-	entries := make([]fuse.DirEntry, 0, len(boxes))
-	for _, b := range boxes {
-		entries = append(entries, dirEntry(b.Name, syscall.S_IFDIR, boxIno(b.ID)))
-	}
-	return listing(entries), 0
 }
 
 // Mkdir makes a new empty box.
