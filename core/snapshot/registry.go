@@ -17,20 +17,34 @@ type boxRegistry struct {
 }
 
 type boxEntry struct {
-	freeze  sync.Mutex // held while the active layers are frozen and replaced
-	vm      Instance   // nil when not running in this process
-	exports int        // exports streaming now
+	freeze sync.Mutex // held while the active layers are frozen and replaced
+	// snapshotting: a snapshot holds or waits for freeze (guarded by the
+	// registry's mu).
+	snapshotting bool
+	vm           Instance // nil when not running in this process
+	exports      int      // exports streaming now
 }
 
-// tryFreeze takes the freeze lock for a snapshot, which must not wait: a
-// second snapshot of a box at once is refused (SPEC 2.6), not queued behind
-// the first one's quiesce. Clones queue instead (freezeCurrent), since they
-// find the work done.
-func (e *boxEntry) tryFreeze(snapshot string) error {
-	if !e.freeze.TryLock() {
-		return fmt.Errorf("snapshot %q: the box is being snapshotted or frozen for a clone: %w", snapshot, errdefs.ErrBusy)
+// beginSnapshot takes the box's freeze lock for a snapshot. A second
+// snapshot of the box meanwhile is refused at once (SPEC 2.6) instead of
+// queueing behind the first one's quiesce; a clone's freeze, which is short
+// and often finds nothing to do, is waited for. end releases the lock.
+func (r *boxRegistry) beginSnapshot(id, snapshot string) (end func(), err error) {
+	e := r.entry(id)
+	r.mu.Lock()
+	if e.snapshotting {
+		r.mu.Unlock()
+		return nil, fmt.Errorf("snapshot %q: the box is being snapshotted: %w", snapshot, errdefs.ErrBusy)
 	}
-	return nil
+	e.snapshotting = true
+	r.mu.Unlock()
+	e.freeze.Lock()
+	return func() {
+		e.freeze.Unlock()
+		r.mu.Lock()
+		e.snapshotting = false
+		r.mu.Unlock()
+	}, nil
 }
 
 func newBoxRegistry() *boxRegistry {

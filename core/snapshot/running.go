@@ -131,11 +131,11 @@ func (rt *Runtime) setStatus(ctx context.Context, id string, s State, from ...St
 
 // snapshotRunning snapshots a running box (SPEC 2.7).
 func (rt *Runtime) snapshotRunning(ctx context.Context, b *Box, name string, opts SnapshotOptions) (SnapshotInfo, error) {
-	e := rt.boxes.entry(b.id)
-	if err := e.tryFreeze(name); err != nil {
+	end, err := rt.boxes.beginSnapshot(b.id, name)
+	if err != nil {
 		return SnapshotInfo{}, err
 	}
-	defer e.freeze.Unlock()
+	defer end()
 	vm := rt.boxes.vm(b.id)
 	if vm == nil {
 		return SnapshotInfo{}, fmt.Errorf("box stopped meanwhile: %w", errdefs.ErrBusy)

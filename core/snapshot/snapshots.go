@@ -79,14 +79,13 @@ func (s *Snapshots) Create(ctx context.Context, name string, opts SnapshotOption
 	if rt.boxes.vm(b.id) != nil {
 		return rt.snapshotRunning(ctx, b, name, opts)
 	}
-	e := rt.boxes.entry(b.id)
-	if err := e.tryFreeze(name); err != nil {
+	end, err := rt.boxes.beginSnapshot(b.id, name)
+	if err != nil {
 		return SnapshotInfo{}, err
 	}
-	defer e.freeze.Unlock()
+	defer end()
 	var out SnapshotInfo
-	err := rt.freezeBox(ctx, b, freezeRequest{snapshot: name, consistency: Clean}, &out)
-	if err != nil {
+	if err := rt.freezeBox(ctx, b, freezeRequest{snapshot: name, consistency: Clean}, &out); err != nil {
 		return SnapshotInfo{}, err
 	}
 	rt.publish(SnapshotsChanged, b.id)
