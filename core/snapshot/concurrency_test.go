@@ -249,3 +249,40 @@ func TestSecondSnapshotDuringQuiesceIsBusy(t *testing.T) {
 	h.setState(a, Stopped)
 	h.requireClean()
 }
+
+// Clones of the current state freeze the box only briefly, and only when it
+// changed: a snapshot beside them waits for that instead of being refused.
+func TestSnapshotsBesideClonesOfTheCurrentState(t *testing.T) {
+	h := newHome(t, Options{})
+	a := h.createBox("a")
+	h.write(a, ContainerDisk, 0x11, 0, 1<<20)
+	want := h.digest(a, "", ContainerDisk)
+
+	const clones = 10
+	errs := parallel(clones+1, func(i int) error {
+		if i < clones {
+			_, err := a.Clone(h.ctx, fmt.Sprintf("c%d", i), DefaultCloneOptions())
+			return err
+		}
+		for s := range 3 { // one after another: no second mutation at once
+			if _, err := a.Snapshots().Create(h.ctx, fmt.Sprintf("s%d", s), DefaultSnapshotOptions()); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("call %d: %v", i, err)
+		}
+	}
+	if t.Failed() {
+		t.FailNow()
+	}
+	for s := range 3 {
+		if got := h.digest(a, fmt.Sprintf("s%d", s), ContainerDisk); got != want {
+			t.Fatalf("snapshot s%d holds %s, the box held %s", s, got, want)
+		}
+	}
+	h.requireClean()
+}
