@@ -44,7 +44,7 @@ func (d *boxDir) stable() fs.StableAttr { return dirStable(boxIno(d.id)) }
 
 // Getattr describes the directory; a box that is gone is ENOENT.
 func (d *boxDir) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	return dirAttrs(ctx, d.env, out, boxIno(d.id), d.created, func(ctx context.Context) error {
+	return dirAttrs(ctx, out, boxIno(d.id), d.created, func(ctx context.Context) error {
 		_, err := d.env.box(ctx, d.id)
 		return err
 	})

@@ -33,7 +33,7 @@ func (d *boxesDir) stable() fs.StableAttr { return dirStable(inoOf("boxes")) }
 
 // Getattr describes boxes/.
 func (d *boxesDir) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	return dirAttrs(ctx, d.env, out, inoOf("boxes"), d.env.mounted, nil)
+	return dirAttrs(ctx, out, inoOf("boxes"), d.env.mounted, nil)
 }
 
 func (d *boxesDir) boxNode(info snapshot.BoxInfo) *boxDir {

@@ -25,7 +25,7 @@ func (d *clonesDir) stable() fs.StableAttr { return dirStable(inoOf("clones")) }
 
 // Getattr describes clones/.
 func (d *clonesDir) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	return dirAttrs(ctx, d.env, out, inoOf("clones"), d.env.mounted, nil)
+	return dirAttrs(ctx, out, inoOf("clones"), d.env.mounted, nil)
 }
 
 // Mkdir refuses until clones are supported.

@@ -3,7 +3,6 @@ package nodes
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"syscall"
 	"time"
 
@@ -16,7 +15,6 @@ import (
 type env struct {
 	rt      *snapshot.Runtime
 	log     *ops.Log
-	slog    *slog.Logger
 	mounted time.Time // the times of paths that have no time of their own
 }
 

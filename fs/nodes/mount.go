@@ -55,7 +55,7 @@ func New(ctx context.Context, rt *snapshot.Runtime, dir string, opts Options) (*
 	if lines <= 0 {
 		lines = 1000
 	}
-	e := &env{rt: rt, log: ops.NewLog(lines, logger), slog: logger, mounted: time.Now()}
+	e := &env{rt: rt, log: ops.NewLog(lines, logger), mounted: time.Now()}
 	r := newRoot(e)
 	timeout := cacheTimeout
 	mo := fuse.MountOptions{

@@ -32,7 +32,7 @@ func (d *settingsDir) stable() fs.StableAttr { return dirStable(inoOf(d.key())) 
 
 // Getattr describes the directory.
 func (d *settingsDir) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	return dirAttrs(ctx, d.env, out, inoOf(d.key()), d.time, nil)
+	return dirAttrs(ctx, out, inoOf(d.key()), d.time, nil)
 }
 
 // Readdir lists every setting.

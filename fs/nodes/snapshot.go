@@ -30,7 +30,7 @@ func (d *snapshotDir) stable() fs.StableAttr { return dirStable(inoOf(d.state.ke
 
 // Getattr describes the directory; a removed snapshot is ENOENT.
 func (d *snapshotDir) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	return dirAttrs(ctx, d.env, out, inoOf(d.state.key()), d.created, func(ctx context.Context) error {
+	return dirAttrs(ctx, out, inoOf(d.state.key()), d.created, func(ctx context.Context) error {
 		_, _, err := d.state.resolve(ctx, d.env)
 		return err
 	})

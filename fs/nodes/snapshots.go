@@ -37,7 +37,7 @@ func (d *snapshotsDir) stable() fs.StableAttr { return dirStable(inoOf(d.key()))
 
 // Getattr describes the directory.
 func (d *snapshotsDir) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	return dirAttrs(ctx, d.env, out, inoOf(d.key()), d.time, nil)
+	return dirAttrs(ctx, out, inoOf(d.key()), d.time, nil)
 }
 
 func (d *snapshotsDir) snapshots(ctx context.Context) (*snapshot.Snapshots, error) {

@@ -30,8 +30,9 @@ func TestErrnoTable(t *testing.T) {
 	m.refused(`python3 -c 'import os; os.rename("boxes/x/snapshots/v1x", "boxes/y/snapshots/v2")'`, "Invalid argument")
 	m.refused(`python3 -c 'import os; os.rename("boxes/x", "clones/x")'`, "Invalid argument")
 	m.refused("dd if=/dev/zero of=boxes/x/disk.qcow2 bs=512 count=1 seek=8 conv=notrunc status=none", "Invalid argument")
-	// EBUSY (restore or remove while running) needs a runner; the mount has
-	// none, so that row is not walked here (start is EOPNOTSUPP below).
+	// EBUSY: two mutations at once are raced in TestConcurrentMutations;
+	// restore or remove of a running box needs a runner, which the mount
+	// has none of (start is EOPNOTSUPP below), so that case is not walked.
 	// EACCES
 	m.refused("echo x > boxes/x/box.json", "Permission denied")
 	m.refused("rm boxes/x/box.json", "Permission denied")
