@@ -59,7 +59,7 @@ func (b *Box) openView(ctx context.Context, snapshot string, d Disk) (*DiskView,
 // pins unless it hands them to the view (v.pins).
 func (rt *Runtime) viewOf(ctx context.Context, src *sourceState, d Disk) (*DiskView, error) {
 	layer := src.layers[d]
-	if src.top[d] != rt.lay.layer(layer) {
+	if layer == "" || src.top[d] != rt.lay.layer(layer) {
 		layer = "" // the active file is the top: no frozen layer holds this state
 	}
 	img, err := qcow2.Open(src.top[d], rt.openPolicy())
