@@ -23,12 +23,17 @@ type command struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"mount":  {"mount [--home DIR] [-f] [-o allow_other] [--demo] MOUNTPOINT", mountCmd},
-		"umount": {"umount MOUNTPOINT", umountCmd},
-		"create": {"create [--home DIR] NAME [--from-dir DIR] [--size 10G]", createCmd},
-		"fsck":   {"fsck [--home DIR] [--repair]", fsckCmd},
-		"ls":     {"ls [--home DIR]", lsCmd},
-		"help":   {"help", func(context.Context, []string) int { usage(os.Stdout); return 0 }},
+		"mount":    {"mount [--home DIR] [-f] [-o allow_other] [--demo] MOUNTPOINT", mountCmd},
+		"umount":   {"umount MOUNTPOINT", umountCmd},
+		"create":   createCmd().command(),
+		"fsck":     fsckCmd().command(),
+		"ls":       lsCmd().command(),
+		"snapshot": snapshotCmd().command(),
+		"restore":  restoreCmd().command(),
+		"export":   exportCmd().command(),
+		"import":   importCmd().command(),
+		"clone":    cloneCmd().command(),
+		"help":     {"help", func(context.Context, []string) int { usage(os.Stdout); return 0 }},
 	}
 }
 

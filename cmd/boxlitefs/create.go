@@ -2,7 +2,7 @@ package main
 
 import (
 	"context"
-	"errors"
+	"flag"
 	"fmt"
 	"strconv"
 	"strings"
@@ -11,38 +11,31 @@ import (
 )
 
 // createCmd makes a new stopped box.
-func createCmd(ctx context.Context, args []string) int {
-	var c common
+func createCmd() homeCommand {
 	var fromDir, size, image string
-	fs := newFlags("create")
-	c.register(fs)
-	fs.StringVar(&fromDir, "from-dir", "", "fill the container disk from this directory")
-	fs.StringVar(&size, "size", "", "the container disk's size, e.g. 10G (default 10G)")
-	fs.StringVar(&image, "image", "", "the image name recorded in box.json")
-	pos, err := parse(fs, args)
-	if err != nil {
-		return fail("create", err)
+	return homeCommand{
+		name: "create", nargs: 1, usage: "create [--home DIR] NAME [--from-dir DIR] [--size 10G]",
+		flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&fromDir, "from-dir", "", "fill the container disk from this directory")
+			fs.StringVar(&size, "size", "", "the container disk's size, e.g. 10G (default 10G)")
+			fs.StringVar(&image, "image", "", "the image name recorded in box.json")
+		},
+		do: func(ctx context.Context, rt *snapshot.Runtime, args []string) error {
+			opts := snapshot.CreateOptions{FromDir: fromDir, Image: image}
+			if size != "" {
+				var err error
+				if opts.DiskSize, err = parseSize(size); err != nil {
+					return err
+				}
+			}
+			info, err := rt.CreateBox(ctx, args[0], opts)
+			if err != nil {
+				return err
+			}
+			fmt.Printf("created box %s (%s)\n", info.Name, info.ID)
+			return nil
+		},
 	}
-	if len(pos) != 1 {
-		return fail("create", errors.New("give one NAME"))
-	}
-	opts := snapshot.CreateOptions{FromDir: fromDir, Image: image}
-	if size != "" {
-		if opts.DiskSize, err = parseSize(size); err != nil {
-			return fail("create", err)
-		}
-	}
-	rt, err := c.open(ctx, c.logger())
-	if err != nil {
-		return fail("create", err)
-	}
-	defer rt.Close()
-	info, err := rt.CreateBox(ctx, pos[0], opts)
-	if err != nil {
-		return fail("create", err)
-	}
-	fmt.Printf("created box %s (%s)\n", info.Name, info.ID)
-	return 0
 }
 
 // parseSize reads a size such as 512M, 10G or 1048576 (bytes); K, M, G, T

@@ -6,6 +6,7 @@ import (
 	"log"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/hanwen/go-fuse/v2/fs"
@@ -69,7 +70,13 @@ func New(ctx context.Context, rt *snapshot.Runtime, dir string, opts Options) (*
 		// first ENOSYS, instead of one round trip per file of ls -l.
 		DisableXAttrs: true,
 		Debug:         opts.Debug,
-		Logger:        log.New(slogWriter{logger}, "", 0),
+		PanicHandler: func(p any) fuse.Status {
+			// A bug, not a refusal: the caller gets EIO, the log says where.
+			logger.Error("panic serving a request", "panic", p, "stack", string(debug.Stack()))
+			e.log.Done("request", "-", fmt.Errorf("internal error: %v", p))
+			return fuse.EIO
+		},
+		Logger: log.New(slogWriter{logger}, "", 0),
 	}
 	if opts.AllowOther {
 		mo.Options = append(mo.Options, "default_permissions")

@@ -86,3 +86,31 @@ func TestCommandErrors(t *testing.T) {
 		t.Errorf("ls with $BOXLITE_HOME: %d %q", code, out)
 	}
 }
+
+// TestBoxSubcommands drives snapshot, clone, export, import and restore
+// from the command line on an unmounted home, then checks the result
+// through a mount.
+func TestBoxSubcommands(t *testing.T) {
+	requireFUSE(t)
+	m := &mount{t: t, home: t.TempDir(), dir: t.TempDir(), tmp: t.TempDir()}
+	m.ok(`B="$BOXLITEFS"; H="--home $H"
+$B create $H a --size 64M
+$B snapshot $H a s1
+$B clone $H a b
+$B clone $H a c --from-snapshot s1
+$B export $H a -o $T/a.boxsnap
+$B export $H a --snapshot s1 > $T/s1.boxsnap
+$B import $H $T/a.boxsnap d
+$B import $H - e < $T/s1.boxsnap
+$B restore $H a s1`)
+	m.refused(`"$BOXLITEFS" restore --home $H a nope`, "not found")
+	m.refused(`"$BOXLITEFS" export --home $H a -o $T/a.boxsnap`, "exists")
+	m = remount(t, m)
+	if got := strings.Join(lines(m.ok("ls boxes")), " "); got != "a b c d e" {
+		t.Fatalf("ls boxes = %q", got)
+	}
+	for _, b := range []string{"b", "c", "d", "e"} {
+		m.ok("qemu-img compare boxes/a/disk.qcow2 boxes/" + b + "/disk.qcow2")
+	}
+	m.ok("grep -q '\"kind\": \"clone\"' boxes/c/box.json && grep -q '\"kind\": \"import\"' boxes/e/box.json")
+}
