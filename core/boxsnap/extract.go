@@ -2,19 +2,13 @@ package boxsnap
 
 import (
 	"archive/tar"
-	"bytes"
 	"context"
 	"errors"
 	"io"
 	"os"
 )
 
-const (
-	tarBlockSize = 512
-	// MaxTrailingZeros is how much zero padding may follow the tar end
-	// marker; tar writers pad to a record size (GNU tar: 10 KiB by default).
-	MaxTrailingZeros = 1 << 20
-)
+const tarBlockSize = 512
 
 // extractor verifies one archive and stages its disks. It is used once.
 type extractor struct {
@@ -85,47 +79,6 @@ func (x *extractor) run(ctx context.Context, src io.Reader) (res *Result, err er
 	return x.result(), nil
 }
 
-// openStream tells zstd from anything else by the first four bytes and
-// returns the tar stream.
-func (x *extractor) openStream() (io.Reader, func(), error) {
-	var magic [4]byte
-	n, err := io.ReadFull(x.in, magic[:])
-	if n == 0 && errors.Is(err, io.EOF) && x.in.err == nil {
-		return nil, nil, corrupt("archive is empty")
-	}
-	stream := io.MultiReader(bytes.NewReader(magic[:n]), x.in)
-	if err != nil || magic != zstdMagic {
-		return stream, func() {}, nil // the tar header check decides
-	}
-	dec, err := newDecoder(stream)
-	if err != nil {
-		return nil, nil, wrapf("zstd decoder: %w", err)
-	}
-	return dec, dec.Close, nil
-}
-
-// openTar checks that the stream starts as a ustar, PAX or GNU tar (or with
-// an end marker) before archive/tar, which also reads pre-POSIX tars, sees it.
-func (x *extractor) openTar(stream io.Reader) (*tar.Reader, error) {
-	first := make([]byte, tarBlockSize)
-	n, err := io.ReadFull(stream, first)
-	first = first[:n]
-	const magicAt = 257
-	hasMagic := n >= magicAt+5 && string(first[magicAt:magicAt+5]) == "ustar"
-	short := errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
-	if err != nil && !short {
-		return nil, x.streamErr("reading the first tar header", err)
-	}
-	if !hasMagic && !isZeros(first) {
-		return nil, corrupt("not an archive: neither a zstd stream nor a ustar tar")
-	}
-	if err != nil {
-		return nil, x.streamErr("reading the first tar header", err)
-	}
-	x.tarIn = &countingReader{r: io.MultiReader(bytes.NewReader(first), stream)}
-	return tar.NewReader(x.tarIn), nil
-}
-
 func (x *extractor) member(ctx context.Context, tr *tar.Reader, hdr *tar.Header) error {
 	m, err := checkMemberHeader(hdr)
 	if err != nil {
@@ -180,49 +133,6 @@ func (x *extractor) checkSum(m member) error {
 	return nil
 }
 
-// finish runs once archive/tar reports the end: it insists on the end
-// marker (archive/tar also stops quietly at a bare end of input), accepts
-// only zero padding after it, and wants every member.
-func (x *extractor) finish() error {
-	end := roundUp(x.dataEnd, tarBlockSize) + 2*tarBlockSize
-	if x.tarIn.n < end {
-		return x.streamErr("reading the tar end marker", io.ErrUnexpectedEOF)
-	}
-	if err := x.checkTrailer(); err != nil {
-		return err
-	}
-	for m := range memberCount {
-		if !x.seen[m] {
-			return corrupt("archive has no %s", m)
-		}
-	}
-	return nil
-}
-
-func (x *extractor) checkTrailer() error {
-	var block [tarBlockSize]byte
-	var padding int64
-	for {
-		n, err := x.tarIn.Read(block[:])
-		if !isZeros(block[:n]) {
-			return corrupt("data follows the tar end marker")
-		}
-		if padding += int64(n); padding > MaxTrailingZeros {
-			return corrupt("more than %d bytes of padding follow the tar end marker", MaxTrailingZeros)
-		}
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			if x.in.err != nil {
-				return x.streamErr("reading after the tar end marker", err)
-			}
-			// The tar stream is complete; only more zstd frames could follow.
-			return corrupt("data follows the end of the archive: %w", err)
-		}
-	}
-}
-
 func (x *extractor) result() *Result {
 	return &Result{
 		Manifest:          *x.manifest,
@@ -254,12 +164,6 @@ func (x *extractor) streamErr(what string, err error) error {
 		return corrupt("%s: archive is truncated", what)
 	}
 	return corrupt("%s: %w", what, err)
-}
-
-// isZeros compares b with itself shifted by one byte, which memequal does
-// at memory speed: every byte then equals the first, which is zero.
-func isZeros(b []byte) bool {
-	return len(b) == 0 || b[0] == 0 && bytes.Equal(b[1:], b[:len(b)-1])
 }
 
 func roundUp(n, to int64) int64 {
