@@ -37,7 +37,8 @@ type ReadOptions struct {
 	// passed on to Progress as the total.
 	InputSize int64
 	// Progress, when set, receives the archive bytes consumed so far and
-	// InputSize, or -1 when that is unknown.
+	// InputSize, or -1 when that is unknown. An Importer calls it from its
+	// decoding goroutine.
 	Progress func(done, total int64)
 	// SkipSync leaves the staged files unsynced, for a caller that syncs them
 	// itself before relying on them.
