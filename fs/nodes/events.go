@@ -13,6 +13,10 @@ import (
 // until ctx ends or the engine closes. Notifications run here, never inside
 // a request, since the kernel may hold the locks of the request that caused
 // the event.
+//
+// A dentry is dropped only when its name no longer leads to the same box or
+// snapshot: dropping a live directory's dentry would unhash it, and a shell
+// whose working directory it is would find getcwd failing.
 func (r *root) invalidate(ctx context.Context, events <-chan snapshot.Event) {
 	for {
 		select {
@@ -22,33 +26,76 @@ func (r *root) invalidate(ctx context.Context, events <-chan snapshot.Event) {
 			if !ok {
 				return
 			}
-			r.apply(ev)
+			r.apply(ctx, ev)
 		}
 	}
 }
 
-func (r *root) apply(ev snapshot.Event) {
+func (r *root) apply(ctx context.Context, ev snapshot.Event) {
 	switch ev.Kind {
 	case snapshot.BoxesChanged:
-		notifyEntries(r.boxes.EmbeddedInode())
+		r.syncBoxes(ctx)
 	case snapshot.BoxChanged:
 		if d := r.boxDir(ev.BoxID); d != nil {
 			notifyAttrs(d.EmbeddedInode())
 		}
 	case snapshot.SnapshotsChanged:
 		if d := r.boxDir(ev.BoxID); d != nil {
-			if s := d.GetChild("snapshots"); s != nil {
-				notifyEntries(s)
-			}
+			syncSnapshots(ctx, d)
 			notifyAttrs(d.EmbeddedInode())
 		}
 	default: // Refresh: another process changed the home; anything may be stale
-		notifyEntries(r.boxes.EmbeddedInode())
+		r.syncBoxes(ctx)
 		for _, ch := range r.boxes.Children() {
-			notifyAttrs(ch)
-			if s := ch.GetChild("snapshots"); s != nil {
-				notifyEntries(s)
+			if d, ok := ch.Operations().(*boxDir); ok {
+				syncSnapshots(ctx, d)
+				notifyAttrs(ch)
 			}
+		}
+	}
+}
+
+// syncBoxes drops the dentries of boxes/ whose name now names another box
+// or none.
+func (r *root) syncBoxes(ctx context.Context) {
+	boxes, err := r.env.rt.ListBoxes(ctx)
+	if err != nil {
+		return
+	}
+	ids := make(map[string]string, len(boxes))
+	for _, b := range boxes {
+		ids[b.Name] = b.ID
+	}
+	dir := r.boxes.EmbeddedInode()
+	for name, ch := range dir.Children() {
+		if d, ok := ch.Operations().(*boxDir); !ok || ids[name] != d.id {
+			dir.NotifyEntry(name)
+		}
+	}
+}
+
+// syncSnapshots drops the dentries of a box's snapshots/ whose name now
+// names another snapshot or none.
+func syncSnapshots(ctx context.Context, d *boxDir) {
+	ch := d.GetChild("snapshots")
+	if ch == nil {
+		return
+	}
+	box, err := d.env.box(ctx, d.id)
+	if err != nil {
+		return
+	}
+	list, err := box.Snapshots().List(ctx)
+	if err != nil {
+		return
+	}
+	ids := make(map[string]string, len(list))
+	for _, s := range list {
+		ids[s.Name] = s.ID
+	}
+	for name, snap := range ch.Children() {
+		if s, ok := snap.Operations().(*snapshotDir); !ok || ids[name] != s.state.snapID {
+			ch.NotifyEntry(name)
 		}
 	}
 }
@@ -61,14 +108,6 @@ func (r *root) boxDir(id string) *boxDir {
 		}
 	}
 	return nil
-}
-
-// notifyEntries drops the kernel's dentries under dir, so that the next
-// access looks each name up again.
-func notifyEntries(dir *fs.Inode) {
-	for name := range dir.Children() {
-		dir.NotifyEntry(name)
-	}
 }
 
 // notifyAttrs drops the cached attributes of every inode below dir (sizes

@@ -132,3 +132,18 @@ func TestOtherProcessShows(t *testing.T) {
 		t.Fatalf("boxlitefs ls still shows the removed box:\n%s", out)
 	}
 }
+
+// TestWorkingDirectorySurvives: a shell working inside a box directory keeps
+// a valid working directory while the engine's events invalidate caches.
+func TestWorkingDirectorySurvives(t *testing.T) {
+	m := newMount(t)
+	m.ok("mkdir boxes/x")
+	out := m.ok(`cd boxes/x
+mkdir snapshots/v1 && echo v1 > restore
+"$BOXLITEFS" create --home "$H" --size 64M other >/dev/null
+sleep 0.5 # past the home watcher's coalescing
+/bin/pwd && ls snapshots`)
+	if got := lines(out); len(got) != 2 || !strings.HasSuffix(got[0], "/boxes/x") || got[1] != "v1" {
+		t.Fatalf("inside the box after events: %q", got)
+	}
+}
