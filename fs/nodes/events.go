@@ -15,8 +15,8 @@ import (
 // the event.
 //
 // A dentry is dropped only when its name no longer leads to the same box or
-// snapshot: dropping a live directory's dentry would unhash it, and a shell
-// whose working directory it is would find getcwd failing.
+// snapshot, so that one mutation does not make the kernel look every cached
+// path up again.
 func (r *root) invalidate(ctx context.Context, events <-chan snapshot.Event) {
 	for {
 		select {
