@@ -133,8 +133,17 @@ func qemuSide(ctx context.Context, env *Env, name, label string, batches, parall
 
 func closer(rt *snapshot.Runtime) func() error { return rt.Close }
 
-func setupClone(ctx context.Context, env *Env) (*Case, error) {
-	rt, err := freshHome(ctx, env, "snapshot-clone")
+// sourceCase is what the clone and snapshot scenarios start from: a fresh
+// home with box "src" (see sourceBox), and the qemu-img side to compare
+// with (see qemuSide).
+type sourceCase struct {
+	rt     *snapshot.Runtime
+	src    *snapshot.Box
+	theirs Side
+}
+
+func setupSource(ctx context.Context, env *Env, name, label string, batches, parallel int) (*sourceCase, error) {
+	rt, err := freshHome(ctx, env, name)
 	if err != nil {
 		return nil, err
 	}
@@ -143,11 +152,20 @@ func setupClone(ctx context.Context, env *Env) (*Case, error) {
 		rt.Close()
 		return nil, err
 	}
-	theirs, err := qemuSide(ctx, env, "snapshot-clone-qemu", "2 x qemu-img create -b (one per disk, in turn)", 2, 1)
+	theirs, err := qemuSide(ctx, env, name+"-qemu", label, batches, parallel)
 	if err != nil {
 		rt.Close()
 		return nil, err
 	}
+	return &sourceCase{rt: rt, src: src, theirs: theirs}, nil
+}
+
+func setupClone(ctx context.Context, env *Env) (*Case, error) {
+	sc, err := setupSource(ctx, env, "snapshot-clone", "2 x qemu-img create -b (one per disk, in turn)", 2, 1)
+	if err != nil {
+		return nil, err
+	}
+	rt, src := sc.rt, sc.src
 	return &Case{
 		Ours: Side{Label: "Box.Clone", Run: func(ctx context.Context, rep int) (Sample, error) {
 			name := "clone-" + strconv.Itoa(rep+1)
@@ -160,7 +178,7 @@ func setupClone(ctx context.Context, env *Env) (*Case, error) {
 			}
 			return s, rt.RemoveBox(ctx, name) // untimed
 		}},
-		Theirs:  theirs,
+		Theirs:  sc.theirs,
 		Notes:   "current state of a stopped box with 16 MiB + 4 MiB written; box dir, 2 overlays, rows, fsync'd; BoxLite's design figure <= 1 ms",
 		Cleanup: closer(rt),
 	}, nil
@@ -168,20 +186,11 @@ func setupClone(ctx context.Context, env *Env) (*Case, error) {
 
 func setupParallelClones(ctx context.Context, env *Env) (*Case, error) {
 	const n = 10
-	rt, err := freshHome(ctx, env, "snapshot-parallel")
+	sc, err := setupSource(ctx, env, "snapshot-parallel", "20 x qemu-img create -b at once", 1, 2*n)
 	if err != nil {
 		return nil, err
 	}
-	src, err := sourceBox(ctx, rt)
-	if err != nil {
-		rt.Close()
-		return nil, err
-	}
-	theirs, err := qemuSide(ctx, env, "snapshot-parallel-qemu", "20 x qemu-img create -b at once", 1, 2*n)
-	if err != nil {
-		rt.Close()
-		return nil, err
-	}
+	rt, src := sc.rt, sc.src
 	opts := snapshot.DefaultCloneOptions()
 	opts.FromSnapshot = "v1"
 	return &Case{
@@ -204,27 +213,18 @@ func setupParallelClones(ctx context.Context, env *Env) (*Case, error) {
 			}
 			return s, errors.Join(errs...)
 		}},
-		Theirs:  theirs,
+		Theirs:  sc.theirs,
 		Notes:   "from snapshot v1, 2 disks each; target <= 5 ms",
 		Cleanup: closer(rt),
 	}, nil
 }
 
 func setupSnapshotCreate(ctx context.Context, env *Env) (*Case, error) {
-	rt, err := freshHome(ctx, env, "snapshot-create")
+	sc, err := setupSource(ctx, env, "snapshot-create", "2 x qemu-img create -b (one per disk, in turn)", 2, 1)
 	if err != nil {
 		return nil, err
 	}
-	src, err := sourceBox(ctx, rt)
-	if err != nil {
-		rt.Close()
-		return nil, err
-	}
-	theirs, err := qemuSide(ctx, env, "snapshot-create-qemu", "2 x qemu-img create -b (one per disk, in turn)", 2, 1)
-	if err != nil {
-		rt.Close()
-		return nil, err
-	}
+	rt, src := sc.rt, sc.src
 	return &Case{
 		Ours: Side{Label: "Snapshots.Create", Run: func(ctx context.Context, rep int) (Sample, error) {
 			// Untimed: the box wrote to both disks since its last snapshot,
@@ -239,7 +239,7 @@ func setupSnapshotCreate(ctx context.Context, env *Env) (*Case, error) {
 				return err
 			})
 		}},
-		Theirs:  theirs,
+		Theirs:  sc.theirs,
 		Notes:   "both disks written since the last snapshot: 2 layers frozen, 2 overlays, rows, journal, fsync'd; target <= 2 ms",
 		Cleanup: closer(rt),
 	}, nil
