@@ -9,7 +9,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
+	"sync/atomic"
 
 	"github.com/boxlite-ai/boxlitefs/core/errdefs"
 )
@@ -23,6 +25,8 @@ const (
 	chunksAhead = 2
 	// sparsePage is the granularity at which all-zero output is skipped.
 	sparsePage = 4096
+	// maxWorkers bounds the chunks WriteFile generates at once.
+	maxWorkers = 4
 )
 
 // WriteTo writes the whole image to w, sequentially.
@@ -114,8 +118,48 @@ func WriteFile(ctx context.Context, path string, src Source, opts FlattenOptions
 
 func (f *Flat) writeFile(ctx context.Context, path string) error {
 	return writeNewFile(path, f.Size(), func(out *os.File) error {
-		return f.stream(ctx, func(p []byte, off int64) error { return writeSparse(out, p, off) })
+		return f.inParallel(ctx, func(p []byte, off int64) error { return writeSparse(out, p, off) })
 	})
+}
+
+// inParallel generates the image chunk by chunk in several workers, each
+// handing its chunks to put, in no particular order. Copying into the page
+// cache is the bottleneck of writing a file; workers spread it over the
+// cores, as QEMU's I/O threads do.
+func (f *Flat) inParallel(ctx context.Context, put func(p []byte, off int64) error) error {
+	size := f.Size()
+	workers := max(1, min(int(ceilDiv(size, chunkSize)), runtime.GOMAXPROCS(0)+1, maxWorkers))
+	var next atomic.Int64 // index of the next chunk to take
+	var wg sync.WaitGroup
+	errs := make([]error, workers)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for w := range workers {
+		wg.Go(func() {
+			buf := make([]byte, min(chunkSize, size))
+			for ctx.Err() == nil {
+				off := next.Add(1) - 1
+				if off *= chunkSize; off >= size {
+					return
+				}
+				p := buf[:min(chunkSize, size-off)]
+				if _, err := f.ReadAt(p, off); err != nil {
+					errs[w] = err
+				} else {
+					errs[w] = put(p, off)
+				}
+				if errs[w] != nil {
+					cancel()
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	return ctx.Err()
 }
 
 // writeNewFile creates path exclusively, lets fill write it, sets its size,
