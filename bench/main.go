@@ -3,7 +3,8 @@
 // keeps its output.
 //
 //	go run ./bench               every scenario
-//	go run ./bench -only qcow2   the scenarios whose area or name contains "qcow2"
+//	go run ./bench -only qcow2   the scenarios of area qcow2 (or, if there is no
+//	                             such area, those whose name contains "qcow2")
 //	go run ./bench -out FILE     also write the table to FILE
 package main
 
@@ -54,10 +55,7 @@ func run(ctx context.Context, log *slog.Logger, only, out string, reps int, dir 
 	}
 	env := &Env{Dir: dir, Self: self, Log: log}
 	var results []Result
-	for _, s := range scenarios() {
-		if only != "" && !strings.Contains(s.Area, only) && !strings.Contains(s.Name, only) {
-			continue
-		}
+	for _, s := range selected(scenarios(), only) {
 		n := s.Reps
 		if reps > 0 {
 			n = reps
@@ -68,4 +66,25 @@ func run(ctx context.Context, log *slog.Logger, only, out string, reps int, dir 
 		}
 	}
 	return writeTable(results, out)
+}
+
+// selected keeps the scenarios of area only, or if no area has that name,
+// those whose name contains it; "" keeps all.
+func selected(all []Scenario, only string) []Scenario {
+	if only == "" {
+		return all
+	}
+	var byArea, byName []Scenario
+	for _, s := range all {
+		if s.Area == only {
+			byArea = append(byArea, s)
+		}
+		if strings.Contains(s.Name, only) {
+			byName = append(byName, s)
+		}
+	}
+	if len(byArea) > 0 {
+		return byArea
+	}
+	return byName
 }
