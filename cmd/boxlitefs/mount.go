@@ -19,6 +19,7 @@ type mountFlags struct {
 	demo       bool
 	logFile    string
 	debug      bool
+	guest      string
 }
 
 // mountCmd mounts a home. In the background (the default) it returns once
@@ -32,6 +33,7 @@ func mountCmd(ctx context.Context, args []string) int {
 	fs.BoolVar(&f.demo, "demo", false, "if the home has no boxes, make a small demo box")
 	fs.StringVar(&f.logFile, "log", "", "in the background, append the daemon's log to this file")
 	fs.BoolVar(&f.debug, "debug", false, "log every FUSE request")
+	fs.StringVar(&f.guest, "guest", "", "the guest kernel and initramfs that boxes boot (default $"+guestDirEnv+", else guest/ beside this program)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return fail("mount", err)
@@ -70,7 +72,15 @@ func parseMountOptions(o string) (allowOther bool, err error) {
 func serve(ctx context.Context, f *mountFlags, dir string, allowOther bool) int {
 	logger := f.logger()
 	ready := readiness()
-	rt, err := f.open(ctx, logger)
+	vms, run := newRunner(guestDir(f.guest), logger)
+	if vms != nil {
+		defer vms.Close()
+	}
+	home, err := f.homeDir()
+	if err != nil {
+		return ready.fail("mount", err)
+	}
+	rt, err := snapshot.Open(ctx, home, snapshot.Options{Logger: logger, Runner: run})
 	if err != nil {
 		return ready.fail("mount", err)
 	}

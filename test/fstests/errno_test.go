@@ -31,8 +31,8 @@ func TestErrnoTable(t *testing.T) {
 	m.refused(`python3 -c 'import os; os.rename("boxes/x", "clones/x")'`, "Invalid argument")
 	m.refused("dd if=/dev/zero of=boxes/x/disk.qcow2 bs=512 count=1 seek=8 conv=notrunc status=none", "Invalid argument")
 	// EBUSY: two mutations at once are raced in TestConcurrentMutations;
-	// restore or remove of a running box needs a runner, which the mount
-	// has none of (start is EOPNOTSUPP below), so that case is not walked.
+	// restore and remove of a running box are in TestRunningBox, which
+	// needs the guest assets (this mount has none: start is EOPNOTSUPP).
 	// EACCES
 	m.refused("echo x > boxes/x/box.json", "Permission denied")
 	m.refused("rm boxes/x/box.json", "Permission denied")
