@@ -118,15 +118,9 @@ func (rt *Runtime) commitImport(ctx context.Context, name string, res *boxsnap.R
 			if err != nil {
 				return err
 			}
-			f, err := os.OpenFile(staged[d], os.O_RDWR, 0)
+			st, err := os.Stat(staged[d]) // boxsnap synced the staged files
 			if err != nil {
 				return err
-			}
-			serr := f.Sync()
-			st, _ := f.Stat()
-			f.Close()
-			if serr != nil {
-				return serr
 			}
 			if err := os.MkdirAll(rt.lay.layerDir(l.ID), 0o755); err != nil {
 				return err
