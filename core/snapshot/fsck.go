@@ -111,7 +111,13 @@ func (rt *Runtime) Fsck(ctx context.Context, repair bool) (*FsckReport, error) {
 		return r, err
 	}
 	r.Problems = append(r.Problems, orphans...)
+	rt.layers.mu.Lock()
+	held := rt.heldByPins(dead) // by open readers of this process: not a problem
+	rt.layers.mu.Unlock()
 	for _, l := range dead {
+		if held[l.ID] {
+			continue
+		}
 		r.Problems = append(r.Problems, Problem{Path: rt.lay.rel(rt.lay.layer(l.ID)),
 			What: "layer nothing holds", Repaired: repair})
 	}

@@ -78,17 +78,8 @@ func (rt *Runtime) collect(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		held := map[string]bool{}
-		for id := range rt.layers.pins {
-			held[id] = true
-		}
-		// A pinned layer keeps its ancestors too.
+		held := rt.heldByPins(dead)
 		for _, l := range dead {
-			if held[l.ID] && l.ParentID != "" {
-				held[l.ParentID] = true
-			}
-		}
-		for _, l := range dead { // children first, so held parents of held children are marked above
 			if held[l.ID] {
 				continue
 			}
@@ -109,6 +100,22 @@ func (rt *Runtime) collect(ctx context.Context) error {
 		rt.log.Debug("layer deleted", "layer", id)
 	}
 	return nil
+}
+
+// heldByPins tells which of the dead layers (children first, as
+// DeadLayers lists them) open readers still hold: the pinned ones and their
+// ancestors. The caller holds rt.layers.mu.
+func (rt *Runtime) heldByPins(dead []metadata.Layer) map[string]bool {
+	held := map[string]bool{}
+	for id := range rt.layers.pins {
+		held[id] = true
+	}
+	for _, l := range dead { // children first: a held child marks its parent before the parent is seen
+		if held[l.ID] && l.ParentID != "" {
+			held[l.ParentID] = true
+		}
+	}
+	return held
 }
 
 // createOverlay makes an empty qcow2 at path on top of layer base (none when
