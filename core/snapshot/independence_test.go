@@ -139,3 +139,36 @@ func TestRemovingAMiddleSnapshotKeepsEveryOtherState(t *testing.T) {
 		t.Fatalf("with no box left, bases/ holds %d files, want the 2 shared base images: %v", len(files), files)
 	}
 }
+
+// A reader keeps a removed snapshot's layers until it closes; only then are
+// they deleted.
+func TestOpenViewOutlivesItsSnapshot(t *testing.T) {
+	h := newHome(t, Options{})
+	a := h.createBox("a")
+	h.write(a, ContainerDisk, 0x11, 0, 1<<20)
+	h.snapshot(a, "v1")
+	h.write(a, ContainerDisk, 0x22, 0, 1<<20)
+	h.snapshot(a, "v2")
+	want := h.saveDisk(a, "v2", ContainerDisk)
+	if err := a.Snapshots().Restore(h.ctx, "v1"); err != nil {
+		t.Fatal(err)
+	}
+	// Now only v2 holds its layer.
+	held := h.openDisk(a, "v2", ContainerDisk)
+	layersBefore, _ := layerFiles(t, h.dir)
+	if err := a.Snapshots().Remove(h.ctx, "v2"); err != nil {
+		t.Fatal(err)
+	}
+	h.requireClean() // a layer an open reader holds is not a problem
+	if layersNow, _ := layerFiles(t, h.dir); len(layersNow) != len(layersBefore) {
+		t.Fatal("a layer an open reader holds was deleted")
+	}
+	if !qemuCompare(t, h.saveView(held), want) {
+		t.Fatal("the open view of a removed snapshot changed")
+	}
+	held.Close()
+	if layersNow, _ := layerFiles(t, h.dir); len(layersNow) != len(layersBefore)-1 {
+		t.Fatalf("closing the last reader left %d layers, want %d", len(layersNow), len(layersBefore)-1)
+	}
+	h.requireClean()
+}
