@@ -108,7 +108,7 @@ func (h *DiskWriteHandle) Setattr(ctx context.Context, in *fuse.SetAttrIn, out *
 	if size, ok := in.GetSize(); ok {
 		switch written := h.w.Size(); {
 		case int64(size) == written:
-		case int64(size) > written && written > 0 && h.copyRef == nil && h.usable() == nil:
+		case int64(size) > written && (written > 0 || h.truncated) && h.copyRef == nil && h.usable() == nil:
 			if err := h.extendTo(int64(size)); err != nil {
 				return h.fail("truncate", err)
 			}

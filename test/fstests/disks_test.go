@@ -30,6 +30,9 @@ func TestBringYourOwnDisk(t *testing.T) {
 	// cp of a sparse raw image seeks over holes; they read as zeros.
 	m.ok("cp --sparse=always $T/raw.img boxes/x/guest-rootfs.qcow2")
 	m.ok("qemu-img compare -f raw $T/raw.img boxes/x/guest-rootfs.qcow2")
+	// An all-zero raw image is one hole: cp only truncates to its size.
+	m.ok("truncate -s 16M $T/zero.img && cp --sparse=always $T/zero.img boxes/x/guest-rootfs.qcow2")
+	m.ok("qemu-img compare -f raw $T/zero.img boxes/x/guest-rootfs.qcow2")
 
 	// A bad image is refused at close (cp reports it) and changes nothing.
 	m.ok("cp boxes/x/disk.qcow2 $T/kept.qcow2")
