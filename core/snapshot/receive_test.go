@@ -3,6 +3,7 @@ package snapshot
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -381,6 +382,46 @@ func TestByteCopyBackOfARemovedBoxRestoresIt(t *testing.T) {
 		if !qemuCompare(t, h.saveDisk(back, "", d), saved[d]) {
 			t.Fatalf("disk %s copied back differs from what was copied out", d)
 		}
+	}
+	h.requireClean()
+}
+
+// SPEC 2.4: ten `cp -r` into clones/ at once all succeed, from a box's
+// current state and from a snapshot.
+func TestParallelCopiesIntoClonesAllSucceed(t *testing.T) {
+	h := newHome(t, Options{})
+	a := cloneSource(h)
+	from := func(i int) string { return []string{"", "v1"}[i%2] }
+	const copies = 10
+	errs := parallel(copies, func(i int) error {
+		ct, err := h.rt.ReserveClone(h.ctx, fmt.Sprintf("y%d", i))
+		if err != nil {
+			return err
+		}
+		defer ct.Close()
+		for _, d := range AllDisks() {
+			v, err := a.openView(h.ctx, from(i), d)
+			if err != nil {
+				return err
+			}
+			err = ct.CopyFrom(h.ctx, d.FileName(), v.Ref())
+			v.Close()
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("copy %d: %v", i, err)
+		}
+	}
+	if t.Failed() {
+		t.FailNow()
+	}
+	for i := range copies {
+		h.requireSameDisks(h.box(fmt.Sprintf("y%d", i)), a, from(i))
 	}
 	h.requireClean()
 }
