@@ -62,6 +62,19 @@ func crashMutations() []crashMutation {
 				return err
 			})
 		}},
+		{"snapshot create of a running box", func(ctx context.Context, rt *Runtime, _ string) error {
+			// The fake VM (the runner's own tests run the real one) makes the
+			// engine stage overlays, switch the VM to them and rename them in.
+			return withBox(ctx, rt, "src", func(b *Box) error {
+				if err := b.SetState(ctx, Running); err != nil {
+					return err
+				}
+				if _, err := b.Snapshots().Create(ctx, "s3", DefaultSnapshotOptions()); err != nil {
+					return err
+				}
+				return b.SetState(ctx, Stopped)
+			})
+		}},
 		{"snapshot restore", func(ctx context.Context, rt *Runtime, _ string) error {
 			return withBox(ctx, rt, "src", func(b *Box) error { return b.Snapshots().Restore(ctx, "s1") })
 		}},
@@ -154,9 +167,9 @@ func crashChild() int {
 		return 3
 	}
 	var steps atomic.Int64
-	opts := Options{FailPoint: func(step string) {
+	opts := Options{Runner: &fakeRunner{}, FailPoint: func(step string) {
 		if n := steps.Add(1); n == int64(k) {
-			fmt.Fprintf(os.Stderr, "killed at step %d %q\n", n, step)
+			fmt.Fprintf(os.Stderr, "step %d %q\n", n, step)
 			_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
 			select {} // the signal is on its way
 		}
@@ -242,7 +255,7 @@ func TestCrashAtEveryStepRecoversToBeforeOrAfter(t *testing.T) {
 					t.Logf("%s: %d steps, each crash recovered", m.name, k-1)
 					return
 				}
-				h := openHome(t, home, Options{})
+				h := openHome(t, home, Options{Runner: &fakeRunner{}})
 				h.requireClean()
 				requireNoDanglingRows(t, home)
 				got := h.observe()
