@@ -48,6 +48,13 @@ type Mount struct {
 // follows the engine's events and watches the home for other processes'
 // changes until Unmount.
 func New(ctx context.Context, rt *snapshot.Runtime, dir string, opts Options) (*Mount, error) {
+	// go-fuse falls back to fusermount when a direct mount fails, which
+	// hides the reason: check the commonest one first.
+	if st, err := os.Stat(dir); err != nil {
+		return nil, fmt.Errorf("mountpoint: %w", err)
+	} else if !st.IsDir() {
+		return nil, fmt.Errorf("mountpoint %s is not a directory", dir)
+	}
 	logger := opts.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
