@@ -83,6 +83,10 @@ func buildChain(ctx context.Context, dir string, spec chainSpec) (builtChain, er
 		if err := command(ctx, "qemu-img", "create", "-f", "qcow2", "-b", filepath.Base(c.top()), "-F", "qcow2", layer); err != nil {
 			return builtChain{}, err
 		}
+		if spec.overlayWrites == 0 {
+			c.layers = append([]string{layer}, c.layers...)
+			continue
+		}
 		args := []string{"-f", "qcow2"}
 		for range spec.overlayWrites {
 			off := rng.Int64N(spec.size/spec.writeSize) * spec.writeSize

@@ -113,7 +113,7 @@ func (img *Image) ReadAt(p []byte, off int64) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	err = img.resolve(0, off, n, false, func(s segment, li int) error {
+	err = img.mapped(off, n, func(s segment, li int) error {
 		dst := p[s.off-off : s.off-off+s.length]
 		if s.kind == clusterZero || s.kind == clusterUnallocated {
 			clear(dst)

@@ -76,8 +76,17 @@ func (d l2Decoder) entry(e uint64) (kind clusterKind, host int64, csize int64, e
 func (d l2Decoder) decode(raw []byte) ([]span, error) {
 	clusterSize := int64(1) << d.clusterBits
 	var spans []span
+	const block = 64 // entries skipped at once when all are unallocated
 	for i := 0; i*8 < len(raw); i++ {
-		kind, host, csize, err := d.entry(be64(raw[i*8:]))
+		if i%block == 0 && i*8+block*8 <= len(raw) && isZero(raw[i*8:i*8+block*8]) {
+			i += block - 1 // the common case in overlays
+			continue
+		}
+		e := be64(raw[i*8:])
+		if e == 0 {
+			continue
+		}
+		kind, host, csize, err := d.entry(e)
 		if err != nil {
 			return nil, err
 		}

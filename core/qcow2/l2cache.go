@@ -18,13 +18,14 @@ type l2Key struct {
 
 type l2CacheEntry struct {
 	key   l2Key
-	spans []span
+	value any // []span, or []layerSegment for a chain-map region
 	cost  int64
 }
 
-// l2Cache is a least-recently-used cache of decoded L2 tables shared by all
-// layers of an Image, bounded in bytes. The span slices it hands out are
-// never modified, so callers use them without holding the lock.
+// l2Cache is a least-recently-used cache of decoded L2 tables (and of
+// chain-map regions) shared by all layers of an Image, bounded in bytes.
+// The slices it hands out are never modified, so callers use them without
+// holding the lock.
 type l2Cache struct {
 	mu      sync.Mutex
 	budget  int64
@@ -37,7 +38,7 @@ func newL2Cache(budget int64) *l2Cache {
 	return &l2Cache{budget: budget, entries: map[l2Key]*list.Element{}}
 }
 
-func (c *l2Cache) get(k l2Key) ([]span, bool) {
+func (c *l2Cache) get(k l2Key) (any, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	el, ok := c.entries[k]
@@ -45,17 +46,18 @@ func (c *l2Cache) get(k l2Key) ([]span, bool) {
 		return nil, false
 	}
 	c.order.MoveToFront(el)
-	return el.Value.(*l2CacheEntry).spans, true
+	return el.Value.(*l2CacheEntry).value, true
 }
 
-func (c *l2Cache) put(k l2Key, spans []span) {
-	cost := int64(len(spans))*spanBytes + 64 // the entry and map overhead
+// put caches value, which takes size bytes.
+func (c *l2Cache) put(k l2Key, value any, size int64) {
+	cost := size + 64 // the entry and map overhead
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, ok := c.entries[k]; ok {
 		return // loaded concurrently by another reader
 	}
-	c.entries[k] = c.order.PushFront(&l2CacheEntry{key: k, spans: spans, cost: cost})
+	c.entries[k] = c.order.PushFront(&l2CacheEntry{key: k, value: value, cost: cost})
 	c.used += cost
 	for c.used > c.budget && c.order.Len() > 1 {
 		oldest := c.order.Back()

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"sync"
 )
 
 // qcow2Layer reads one qcow2 file of a chain. Its L1 table is held in memory
@@ -19,6 +20,7 @@ type qcow2Layer struct {
 	cache    *l2Cache
 	decoder  l2Decoder
 	inflate  *decompressor
+	rawL2    sync.Pool // *[]byte of one cluster: raw tables being decoded
 }
 
 func openQcow2Layer(path string, f *os.File, fileSize int64, id int32, cache *l2Cache) (*qcow2Layer, error) {
@@ -74,18 +76,23 @@ func (l *qcow2Layer) close() error { return l.f.Close() }
 // table returns the spans of the L2 table for L1 index i, at host offset off.
 func (l *qcow2Layer) table(i int64, off int64) ([]span, error) {
 	key := l2Key{layer: l.id, index: uint32(i)}
-	if spans, ok := l.cache.get(key); ok {
-		return spans, nil
+	if v, ok := l.cache.get(key); ok {
+		return v.([]span), nil
 	}
-	raw := make([]byte, l.h.clusterSize())
-	if err := readFull(l.f, raw, off); err != nil {
+	buf, _ := l.rawL2.Get().(*[]byte)
+	if buf == nil {
+		b := make([]byte, l.h.clusterSize())
+		buf = &b
+	}
+	defer l.rawL2.Put(buf)
+	if err := readFull(l.f, *buf, off); err != nil {
 		return nil, err
 	}
-	spans, err := l.decoder.decode(raw)
+	spans, err := l.decoder.decode(*buf)
 	if err != nil {
 		return nil, fmt.Errorf("L2 table %d at %#x: %w", i, off, err)
 	}
-	l.cache.put(key, spans)
+	l.cache.put(key, spans, int64(len(spans))*spanBytes)
 	return spans, nil
 }
 

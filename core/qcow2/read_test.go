@@ -25,6 +25,7 @@ func chainSpecs() []chainSpec {
 		{name: "zstd-512B", depth: 2, size: 1 << 20, compress: "zstd", clusterBits: []int{9}, writes: 20},
 		{name: "zlib-2MiB", depth: 2, size: 5 << 20, compress: "zlib", clusterBits: []int{21}, writes: 20},
 		{name: "deep50", depth: 50, size: 2 << 20, clusterBits: []int{16, 12, 9}, writes: 3},
+		{name: "chain-map-regions", depth: 4, size: 3<<regionBits + 65536, clusterBits: []int{16, 12}, writes: 40},
 	}
 }
 
@@ -73,6 +74,12 @@ func checkRead(t *testing.T, rng *rand.Rand, img *Image, c chain, want []byte) {
 		t.Fatalf("content differs from qemu-img convert at %#x", d)
 	}
 	checkRandomReads(t, rng, img, want)
+	for edge := int64(1 << regionBits); edge < img.Size(); edge += 1 << regionBits {
+		buf := make([]byte, 10000)
+		if _, err := img.ReadAt(buf, edge-5000); err != nil || !bytes.Equal(buf, want[edge-5000:edge+5000]) {
+			t.Fatalf("read across the chain-map region boundary at %#x: %v", edge, err)
+		}
+	}
 	checkLayers(t, img, c)
 	checkExtentsMatchQemuMap(t, img, c)
 }
