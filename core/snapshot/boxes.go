@@ -61,7 +61,7 @@ func (rt *Runtime) createBox(ctx context.Context, name string, opts CreateOption
 	dir := rt.lay.box(id)
 	p := plan{Created: []string{rt.lay.rel(dir)}}
 	err = rt.mutate(ctx, "box.create", p, nil, func(m *mutation) error {
-		if err := os.Mkdir(dir, 0o755); err != nil {
+		if err := rt.makeBoxDir(id); err != nil {
 			return err
 		}
 		if err := rt.createOverlay(rt.lay.active(id, GuestDisk), guestBase, GuestBaseSize); err != nil {
@@ -225,4 +225,12 @@ func (rt *Runtime) RemoveBox(ctx context.Context, name string) error {
 	}
 	rt.publish(BoxesChanged, b.id)
 	return rt.collect(ctx)
+}
+
+// makeBoxDir makes a new box's directory with its bases link.
+func (rt *Runtime) makeBoxDir(id string) error {
+	if err := os.Mkdir(rt.lay.box(id), 0o755); err != nil {
+		return err
+	}
+	return os.Symlink(basesLinkTarget, rt.lay.basesLink(id))
 }

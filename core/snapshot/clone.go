@@ -3,7 +3,6 @@ package snapshot
 import (
 	"context"
 	"fmt"
-	"os"
 
 	"github.com/boxlite-ai/boxlitefs/core/qcow2"
 	"github.com/boxlite-ai/boxlitefs/metadata"
@@ -88,7 +87,7 @@ func (rt *Runtime) cloneFrom(ctx context.Context, name string, src *sourceState,
 	bases := map[Disk]string{}
 	p := plan{Created: []string{rt.lay.rel(dir)}}
 	err := rt.mutate(ctx, "box.clone", p, nil, func(m *mutation) error {
-		if err := os.Mkdir(dir, 0o755); err != nil {
+		if err := rt.makeBoxDir(id); err != nil {
 			return err
 		}
 		for _, d := range AllDisks() {

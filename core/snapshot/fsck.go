@@ -100,6 +100,7 @@ func (rt *Runtime) Fsck(ctx context.Context, repair bool) (*FsckReport, error) {
 				rt.checkImage(ctx, r, rt.lay.active(b.ID, d), backing, cfg.diskSize(d))
 			}
 		}
+		rt.checkBasesLink(r, b.ID, repair)
 		for _, s := range snaps[b.ID] {
 			for _, d := range AllDisks() {
 				rt.checkLink(r, rt.lay.snapshotFile(b.ID, s.Name, d), s.Layers[string(d)], repair)
@@ -194,6 +195,20 @@ func (rt *Runtime) checkLink(r *FsckReport, link, layer string, repair bool) {
 		if err := os.MkdirAll(filepath.Dir(link), 0o755); err == nil {
 			p.Repaired = os.Link(rt.lay.layer(layer), link) == nil
 		}
+	}
+	r.Problems = append(r.Problems, p)
+}
+
+// checkBasesLink checks a box directory's link to bases/ (see layout).
+func (rt *Runtime) checkBasesLink(r *FsckReport, boxID string, repair bool) {
+	link := rt.lay.basesLink(boxID)
+	if target, err := os.Readlink(link); err == nil && target == basesLinkTarget {
+		return
+	}
+	p := Problem{Path: rt.lay.rel(link), What: "missing or wrong link to bases/"}
+	if repair {
+		_ = os.Remove(link)
+		p.Repaired = os.Symlink(basesLinkTarget, link) == nil
 	}
 	r.Problems = append(r.Problems, p)
 }

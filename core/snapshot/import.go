@@ -109,7 +109,7 @@ func (rt *Runtime) commitImport(ctx context.Context, name string, res *boxsnap.R
 		p.Created = append(p.Created, rt.lay.rel(rt.lay.layer(lid)))
 	}
 	err := rt.mutate(ctx, "box.import", p, nil, func(m *mutation) error {
-		if err := os.Mkdir(rt.lay.box(id), 0o755); err != nil {
+		if err := rt.makeBoxDir(id); err != nil {
 			return err
 		}
 		for _, d := range AllDisks() {

@@ -47,6 +47,14 @@ func (l layout) rel(path string) string {
 	return r
 }
 
+// basesLink is a box directory's symlink to the home's bases/: with it, the
+// relative backing names also resolve from boxes/{id}/snapshots/{name}/, so
+// qemu-img and QEMU can open a snapshot's files where BoxLite's layout puts
+// them ("../../bases" from there is boxes/{id}/bases).
+func (l layout) basesLink(boxID string) string { return filepath.Join(l.box(boxID), "bases") }
+
+const basesLinkTarget = "../../bases"
+
 // layerDir shards frozen layers by the first two characters of their id.
 func (l layout) layerDir(id string) string { return filepath.Join(l.bases(), id[:2]) }
 
