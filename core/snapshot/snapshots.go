@@ -122,7 +122,12 @@ func (rt *Runtime) freezeBox(ctx context.Context, b *Box, req freezeRequest, out
 		p.Created = append(p.Created, rt.lay.rel(snapStaged))
 		p.Renames = append(p.Renames, rename{From: rt.lay.rel(snapStaged), To: rt.lay.rel(rt.lay.snapshotDir(b.id, req.snapshot))})
 	}
-	lock := &lockRequest{BoxID: b.id, From: []State{Stopped, Running}, To: Snapshotting}
+	// Without a VM to switch, the active files must be idle: a box running
+	// elsewhere (another process, or a boot under way) is busy, not frozen.
+	lock := &lockRequest{BoxID: b.id, From: []State{Stopped}, To: Snapshotting}
+	if req.switchDisks != nil {
+		lock.From = []State{Running}
+	}
 
 	held := map[Disk]string{}   // the layer that holds each disk's state now
 	sizes := map[Disk]int64{}   // virtual sizes
