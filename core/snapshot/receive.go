@@ -419,7 +419,10 @@ func (ct *CloneTarget) addPartLocked(ctx context.Context, snap string, d Disk, p
 		return nil
 	}
 	if ct.boxID == "" {
-		if err := ct.bindLocked(ctx, from); err != nil {
+		// The copy of a box directory met snapshots/S/ before the box's own
+		// disks (cp goes in inode order): the box is a clone of the source
+		// box's current state, which those disks bring, not of S.
+		if err := ct.bindLocked(ctx, currentState(from)); err != nil {
 			return err
 		}
 	}
@@ -427,6 +430,14 @@ func (ct *CloneTarget) addPartLocked(ctx context.Context, snap string, d Disk, p
 	delete(ct.snaps, snap)
 	defer ct.rt.unpin([]string{parts[GuestDisk].layer, parts[ContainerDisk].layer})
 	return ct.rt.mustBox(ct.boxID).Snapshots().adopt(ctx, snap, parts)
+}
+
+// currentState is the current state of the box that from is a state of.
+func currentState(from *sourceKey) *sourceKey {
+	if from == nil {
+		return nil
+	}
+	return &sourceKey{BoxID: from.BoxID}
 }
 
 // adopt records a snapshot whose disks are existing frozen layers (a copied

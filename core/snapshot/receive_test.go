@@ -250,6 +250,33 @@ func TestCopiedSnapshotsShareTheirLayers(t *testing.T) {
 	h.requireClean()
 }
 
+// cp copies a directory's entries in inode order, so snapshots/S/ may come
+// before the box's own disks: the box is still a clone of the source's
+// current state, and its own disks then are no-ops.
+func TestSnapshotsCopiedFirstCloneTheCurrentState(t *testing.T) {
+	h := newHome(t, Options{})
+	a := cloneSource(h)
+	ct := h.reserve("y")
+	for _, d := range AllDisks() {
+		h.copyFrom(ct, "snapshots/v1/"+d.FileName(), a, "v1", d)
+	}
+	for _, d := range AllDisks() {
+		h.copyFrom(ct, d.FileName(), a, "", d)
+	}
+	ct.Close()
+
+	y := h.box("y")
+	info, _ := y.Info(h.ctx)
+	if info.Origin == nil || info.Origin.BoxID != a.ID() || info.Origin.Snapshot != "" {
+		t.Fatalf("origin of a box copied snapshots first: %+v", info.Origin)
+	}
+	h.requireSameDisks(y, a, "")
+	if list, err := y.Snapshots().List(h.ctx); err != nil || len(list) != 1 || list[0].Name != "v1" {
+		t.Fatalf("snapshots of the clone: %v, %v", list, err)
+	}
+	h.requireClean()
+}
+
 // Tools that write bytes (rsync, shutil, file managers): box.json names the
 // source, and bytes equal to the source's are not stored.
 func TestByteCopyOfABoxStoresNothingOfItsOwn(t *testing.T) {
