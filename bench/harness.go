@@ -7,6 +7,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -65,8 +66,8 @@ type Result struct {
 	Err          error
 }
 
-// runScenario sets a scenario up, warms both sides once, then alternates
-// them for reps repetitions.
+// runScenario sets a scenario up, warms both sides once, then runs them
+// in turn for reps repetitions, which side goes first alternating.
 func runScenario(ctx context.Context, env *Env, s Scenario, reps int) Result {
 	res := Result{Scenario: s}
 	env.Log.Info("setup", "area", s.Area, "scenario", s.Name)
@@ -90,12 +91,20 @@ func runScenario(ctx context.Context, env *Env, s Scenario, reps int) Result {
 		}
 	}
 	var ours, theirs []Sample
+	type contender struct {
+		s   Side
+		out *[]Sample
+	}
 	for rep := range reps {
 		env.Log.Info("run", "scenario", s.Name, "rep", rep+1, "of", reps)
-		for _, side := range []struct {
-			s   Side
-			out *[]Sample
-		}{{c.Ours, &ours}, {c.Theirs, &theirs}} {
+		order := []contender{{c.Ours, &ours}, {c.Theirs, &theirs}}
+		if rep%2 == 1 { // neither side always inherits the other's aftermath
+			order[0], order[1] = order[1], order[0]
+		}
+		for _, side := range order {
+			// Start from clean page cache: dirty pages left by the previous
+			// run would be flushed on this one's time.
+			syscall.Sync()
 			sample, err := side.s.Run(ctx, rep)
 			if err != nil {
 				res.Err = fmt.Errorf("%s: %w", side.s.Label, err)

@@ -93,6 +93,9 @@ func streamToFile(ctx context.Context, img *qcow2.Image, dst string) error {
 
 func setupOverlayCreate(ctx context.Context, env *Env) (*Case, error) {
 	dir := filepath.Join(env.Dir, "overlay-create")
+	if err := os.RemoveAll(dir); err != nil { // left by an earlier run in the same -dir
+		return nil, err
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
