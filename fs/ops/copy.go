@@ -2,6 +2,7 @@ package ops
 
 import (
 	"context"
+	"math"
 	"syscall"
 
 	"github.com/hanwen/go-fuse/v2/fs"
@@ -25,4 +26,18 @@ func CopyFileRange(ctx context.Context, src fs.FileHandle, offIn uint64, dst fs.
 		return 0, syscall.EOPNOTSUPP
 	}
 	return t.CopyFrom(ctx, src, offIn, offOut, length)
+}
+
+// maxCopyReply bounds what one copy_file_range reply acknowledges: the
+// reply's count has 32 bits. The kernel asks again for the rest.
+const maxCopyReply = math.MaxUint32 &^ (4<<10 - 1)
+
+// copyReply is the count acknowledged for a range of length bytes at off
+// of a source of size bytes: what is left of the source, at most the
+// range, at most one reply's worth.
+func copyReply(length, size, off uint64) uint32 {
+	if off >= size {
+		return 0
+	}
+	return uint32(min(length, size-off, maxCopyReply))
 }

@@ -183,7 +183,7 @@ func (h *DiskWriteHandle) CopyFrom(ctx context.Context, src fs.FileHandle, offIn
 		return 0, h.fail("copy", fmt.Errorf("copy ranges out of order: %w", errdefs.ErrInvalid))
 	}
 	h.copyRef = &ref
-	n := min(length, size-h.copied)
+	n := uint64(copyReply(length, size, h.copied))
 	if h.copied+n == size {
 		if err := h.box.AdoptDisk(context.WithoutCancel(ctx), h.disk, ref); err != nil {
 			return 0, h.fail("copy", err)

@@ -1,0 +1,194 @@
+package ops
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"syscall"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/boxlite-ai/boxlitefs/core/errdefs"
+	"github.com/boxlite-ai/boxlitefs/core/snapshot"
+)
+
+// IncomingHandle is a file being copied into clones/NAME (SPEC 2.4). Bytes
+// written go to the engine, which keeps only what differs from the box the
+// copy comes from; a copy_file_range from a disk file of the mount hands
+// the engine the source disk by reference instead, in O(1). The engine
+// interprets the file when it is flushed, so that cp and Python report a
+// refusal (bash would drop it; a bad name was refused at open already).
+type IncomingHandle struct {
+	target *snapshot.CloneTarget
+	in     *snapshot.Incoming
+	rel    string // the file's path inside the target
+	log    *Log
+	path   string
+	done   func()
+	once   sync.Once
+
+	mu     sync.Mutex
+	size   int64
+	used   bool              // written or truncated: there is something to interpret
+	copied *snapshot.DiskRef // the disk this file was copied from by reference
+	closed bool              // the engine has interpreted or dropped the file
+	err    error             // why the handle refuses further work
+}
+
+var (
+	_ fs.FileWriter    = (*IncomingHandle)(nil)
+	_ fs.FileFlusher   = (*IncomingHandle)(nil)
+	_ fs.FileReleaser  = (*IncomingHandle)(nil)
+	_ fs.FileSetattrer = (*IncomingHandle)(nil)
+	_ fs.FileGetattrer = (*IncomingHandle)(nil)
+	_ CopyTarget       = (*IncomingHandle)(nil)
+)
+
+// NewIncomingHandle receives the file rel of target through in; done runs
+// once, at release.
+func NewIncomingHandle(target *snapshot.CloneTarget, in *snapshot.Incoming, rel string, log *Log, path string, done func()) *IncomingHandle {
+	return &IncomingHandle{target: target, in: in, rel: rel, log: log, path: path, done: done}
+}
+
+// Write receives bytes at off.
+func (h *IncomingHandle) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if err := h.usable(); err != nil {
+		return 0, h.log.Done("write", h.path, err)
+	}
+	if h.copied != nil {
+		return 0, h.fail("write", fmt.Errorf("the file was copied by reference: %w", errdefs.ErrInvalid))
+	}
+	n, err := h.in.WriteAt(data, off)
+	h.used = true
+	h.size = max(h.size, off+int64(n))
+	if err != nil {
+		return uint32(n), h.fail("write", err)
+	}
+	return uint32(n), 0
+}
+
+// Setattr takes a truncation (O_TRUNC, cp's ftruncate after a trailing
+// hole); modes, times and owners are accepted and not kept (cp -p, rsync
+// and shutil set them on every file they copy).
+func (h *IncomingHandle) Setattr(ctx context.Context, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if size, ok := in.GetSize(); ok && int64(size) != h.size {
+		if err := h.usable(); err != nil {
+			return h.log.Done("truncate", h.path, err)
+		}
+		if h.copied != nil {
+			return h.fail("truncate", fmt.Errorf("the file was copied by reference: %w", errdefs.ErrInvalid))
+		}
+		if err := h.in.Truncate(int64(size)); err != nil {
+			return h.fail("truncate", err)
+		}
+		h.used, h.size = true, int64(size)
+	}
+	out.Size = uint64(h.size)
+	return 0
+}
+
+// Getattr reports the size received so far.
+func (h *IncomingHandle) Getattr(ctx context.Context, out *fuse.AttrOut) syscall.Errno {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out.Size = uint64(h.size)
+	return 0
+}
+
+// Flush hands the file to the engine. A flush before anything came (the
+// shell closing a duplicate descriptor) leaves it open; release ends it.
+func (h *IncomingHandle) Flush(ctx context.Context) syscall.Errno {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	switch {
+	case h.err != nil:
+		return Errno(h.err)
+	case h.closed, !h.used && h.copied == nil:
+		return 0
+	}
+	return h.finish(ctx)
+}
+
+// Release ends a file that was never flushed with content (an empty file,
+// like a copy of `restore`).
+func (h *IncomingHandle) Release(ctx context.Context) syscall.Errno {
+	h.mu.Lock()
+	if !h.closed {
+		h.finish(ctx)
+	}
+	h.mu.Unlock()
+	h.once.Do(h.done)
+	return 0
+}
+
+// finish has the engine interpret what came, or drop the file when it was
+// copied by reference (the engine took the copy then).
+func (h *IncomingHandle) finish(ctx context.Context) syscall.Errno {
+	h.closed = true
+	if h.copied != nil {
+		h.in.Abort()
+		return 0
+	}
+	if err := h.in.Close(context.WithoutCancel(ctx)); err != nil {
+		return h.fail("copy into", err)
+	}
+	return 0
+}
+
+// CopyFrom takes a copy_file_range from a disk file of the mount: the
+// engine gets the source disk by reference at the first range, and every
+// range is acknowledged whole, so cp's loop ends at once. Anything else
+// falls back to copying bytes.
+func (h *IncomingHandle) CopyFrom(ctx context.Context, src fs.FileHandle, offIn, offOut, length uint64) (uint32, syscall.Errno) {
+	from, ok := src.(*DiskReadHandle)
+	if !ok {
+		return 0, syscall.EOPNOTSUPP
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	ref := from.Ref()
+	switch {
+	case h.usable() != nil:
+		return 0, h.log.Done("copy", h.path, h.usable())
+	case h.copied == nil && (h.used || offIn != 0 || offOut != 0):
+		return 0, syscall.EOPNOTSUPP // not a whole-file copy: let the kernel move bytes
+	case h.copied != nil && (*h.copied != ref || offIn != offOut):
+		return 0, h.fail("copy", fmt.Errorf("copy ranges from another file or out of place: %w", errdefs.ErrInvalid))
+	case h.copied == nil:
+		if err := h.target.CopyFrom(context.WithoutCancel(ctx), h.rel, ref); err != nil {
+			return 0, h.fail("copy", err)
+		}
+		h.copied = &ref
+		h.log.Done("copy by reference", h.path, nil)
+	}
+	n := copyReply(length, uint64(from.Size()), offIn)
+	h.size = max(h.size, int64(offOut+uint64(n)))
+	return n, 0
+}
+
+// usable says why the handle takes no more data, if it does not.
+func (h *IncomingHandle) usable() error {
+	switch {
+	case h.err != nil:
+		return h.err
+	case h.closed:
+		return fmt.Errorf("the file was already taken in: %w", errdefs.ErrInvalid)
+	}
+	return nil
+}
+
+// fail records err as the reason this handle refuses further work, and
+// drops the file.
+func (h *IncomingHandle) fail(op string, err error) syscall.Errno {
+	h.err = err
+	if !h.closed {
+		h.closed = true
+		h.in.Abort()
+	}
+	return h.log.Done(op, h.path, err)
+}
