@@ -17,6 +17,7 @@ type boxDir struct {
 	fixedDir
 	id      string
 	created time.Time
+	tree    tree
 }
 
 var (
@@ -40,11 +41,12 @@ func boxEntries() []fuse.DirEntry {
 }
 
 func (d *boxDir) key() string           { return "box/" + d.id }
-func (d *boxDir) stable() fs.StableAttr { return dirStable(boxIno(d.id)) }
+func (d *boxDir) ino() uint64           { return d.tree.dirIno(d.key()) }
+func (d *boxDir) stable() fs.StableAttr { return dirStable(d.ino()) }
 
 // Getattr describes the directory; a box that is gone is ENOENT.
 func (d *boxDir) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	return dirAttrs(ctx, out, boxIno(d.id), d.created, func(ctx context.Context) error {
+	return dirAttrs(ctx, out, d.ino(), d.created, func(ctx context.Context) error {
 		_, err := d.env.box(ctx, d.id)
 		return err
 	})
@@ -80,9 +82,9 @@ func (d *boxDir) entry(name string) node {
 	case exportName:
 		return &exportFile{env: e, state: st, time: d.created}
 	case "settings":
-		return &settingsDir{fixedDir: fixedDir{env: e}, boxID: d.id, time: d.created}
+		return &settingsDir{fixedDir: fixedDir{env: e}, boxID: d.id, time: d.created, tree: d.tree}
 	case "snapshots":
-		return &snapshotsDir{env: e, boxID: d.id, time: d.created}
+		return &snapshotsDir{env: e, boxID: d.id, time: d.created, tree: d.tree}
 	}
 	return nil
 }

@@ -16,6 +16,11 @@ type env struct {
 	rt      *snapshot.Runtime
 	log     *ops.Log
 	mounted time.Time // the times of paths that have no time of their own
+	// life ends when the mount does. Work that outlives the request that
+	// started it (an import fed by later writes) runs under it: go-fuse
+	// reuses a request's cancel channel for later requests, so a context
+	// kept from one request could be cancelled by another's interrupt.
+	life context.Context
 }
 
 // done records an operation on path in the log and gives its errno.

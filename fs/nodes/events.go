@@ -35,22 +35,22 @@ func (r *root) apply(ctx context.Context, ev snapshot.Event) {
 	switch ev.Kind {
 	case snapshot.BoxesChanged:
 		r.syncBoxes(ctx)
+		r.clones.sync(ctx)
 	case snapshot.BoxChanged:
-		if d := r.boxDir(ev.BoxID); d != nil {
+		for _, d := range r.boxDirs(ev.BoxID) {
 			notifyAttrs(d.EmbeddedInode())
 		}
 	case snapshot.SnapshotsChanged:
-		if d := r.boxDir(ev.BoxID); d != nil {
+		for _, d := range r.boxDirs(ev.BoxID) {
 			syncSnapshots(ctx, d)
 			notifyAttrs(d.EmbeddedInode())
 		}
 	default: // Refresh: another process changed the home; anything may be stale
 		r.syncBoxes(ctx)
-		for _, ch := range r.boxes.Children() {
-			if d, ok := ch.Operations().(*boxDir); ok {
-				syncSnapshots(ctx, d)
-				notifyAttrs(ch)
-			}
+		r.clones.sync(ctx)
+		for _, d := range r.boxDirs("") {
+			syncSnapshots(ctx, d)
+			notifyAttrs(d.EmbeddedInode())
 		}
 	}
 }
@@ -100,14 +100,18 @@ func syncSnapshots(ctx context.Context, d *boxDir) {
 	}
 }
 
-// boxDir finds the directory inode the kernel knows for a box id, if any.
-func (r *root) boxDir(id string) *boxDir {
-	for _, ch := range r.boxes.Children() {
-		if d, ok := ch.Operations().(*boxDir); ok && d.id == id {
-			return d
+// boxDirs finds the directory inodes the kernel knows for a box id, in
+// boxes/ and in clones/; every box's for "".
+func (r *root) boxDirs(id string) []*boxDir {
+	var out []*boxDir
+	for _, dir := range []*fs.Inode{r.boxes.EmbeddedInode(), r.clones.EmbeddedInode()} {
+		for _, ch := range dir.Children() {
+			if d, ok := ch.Operations().(*boxDir); ok && (id == "" || d.id == id) {
+				out = append(out, d)
+			}
 		}
 	}
-	return nil
+	return out
 }
 
 // notifyAttrs drops the cached attributes of every inode below dir (sizes

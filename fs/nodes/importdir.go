@@ -78,7 +78,8 @@ func (d *importDir) Create(ctx context.Context, name string, flags uint32, mode 
 	if d.pending[name] != nil {
 		return nil, nil, 0, d.env.refuse("create", path, "this archive is being written", errdefs.ErrExists)
 	}
-	session, err := d.env.rt.NewImport(ctx, boxName, snapshot.ImportOptions{})
+	// The import outlives this request: it runs under the mount's life.
+	session, err := d.env.rt.NewImport(d.env.life, boxName, snapshot.ImportOptions{})
 	if err != nil {
 		return nil, nil, 0, d.env.done("create", path, err)
 	}

@@ -14,3 +14,17 @@ func inoOf(key string) uint64 {
 	}
 	return ino
 }
+
+// tree is the top directory a box is seen through: boxes/NAME, or
+// clones/NAME once a copy made the box. Both show the same files, with the
+// same inode numbers, but each tree's directories have numbers of their
+// own: the kernel cannot have one directory at two places.
+type tree string
+
+const (
+	boxesTree  tree = ""
+	clonesTree tree = "clones:"
+)
+
+// dirIno numbers a box's directory (key as for inoOf) seen through t.
+func (t tree) dirIno(key string) uint64 { return inoOf(string(t) + key) }

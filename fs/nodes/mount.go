@@ -26,6 +26,9 @@ type Options struct {
 	LogLines int
 	// Debug logs every FUSE request.
 	Debug bool
+	// CloneSettle is how long a copy into clones/NAME that made its box
+	// stays idle before it is taken as over (default 3 s); see cloneCopy.
+	CloneSettle time.Duration
 }
 
 // Timeouts of the kernel's caches: short, so that what another process
@@ -36,12 +39,16 @@ const cacheTimeout = time.Second
 // pipe with its header (go-fuse would fall back on every request).
 const maxIO = 512 << 10
 
+// defaultCloneSettle: no copy tool pauses this long between two files.
+const defaultCloneSettle = 3 * time.Second
+
 // Mount is a mounted home.
 type Mount struct {
 	server *fuse.Server
 	cancel context.CancelFunc
 	done   chan struct{}
 	dir    string
+	root   *root
 }
 
 // New mounts rt at dir and returns once the kernel serves it. The mount
@@ -63,8 +70,13 @@ func New(ctx context.Context, rt *snapshot.Runtime, dir string, opts Options) (*
 	if lines <= 0 {
 		lines = 1000
 	}
-	e := &env{rt: rt, log: ops.NewLog(lines, logger), mounted: time.Now()}
-	r := newRoot(e)
+	life, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	e := &env{rt: rt, log: ops.NewLog(lines, logger), mounted: time.Now(), life: life}
+	settle := opts.CloneSettle
+	if settle <= 0 {
+		settle = defaultCloneSettle
+	}
+	r := newRoot(e, settle)
 	timeout := cacheTimeout
 	mo := fuse.MountOptions{
 		DirectMount:  true,
@@ -98,22 +110,23 @@ func New(ctx context.Context, rt *snapshot.Runtime, dir string, opts Options) (*
 	}
 	server, err := fuse.NewServer(uninterruptible{fs.NewNodeFS(r, fsOpts)}, dir, &fsOpts.MountOptions)
 	if err != nil {
+		cancel()
 		return nil, fmt.Errorf("mount %s: %w", dir, err)
 	}
 	go server.Serve()
 	if err := server.WaitMount(); err != nil {
+		cancel()
 		return nil, fmt.Errorf("mount %s: %w", dir, err)
 	}
-	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	m := &Mount{server: server, cancel: cancel, done: make(chan struct{}), dir: dir}
+	m := &Mount{server: server, cancel: cancel, done: make(chan struct{}), dir: dir, root: r}
 	events, unsubscribe := rt.Subscribe()
 	go func() {
 		defer close(m.done)
 		defer unsubscribe()
-		r.invalidate(wctx, events)
+		r.invalidate(life, events)
 	}()
 	go func() {
-		if err := rt.WatchHome(wctx, 200*time.Millisecond); err != nil {
+		if err := rt.WatchHome(life, 200*time.Millisecond); err != nil {
 			logger.Warn("not watching the home for other processes' changes", "err", err)
 		}
 	}()
@@ -124,16 +137,22 @@ func New(ctx context.Context, rt *snapshot.Runtime, dir string, opts Options) (*
 // Wait blocks until the mount is unmounted (by Unmount or umount(8)).
 func (m *Mount) Wait() {
 	m.server.Wait()
-	m.cancel()
-	<-m.done
+	m.stop()
 }
 
 // Unmount detaches the mount and stops following events.
 func (m *Mount) Unmount() error {
 	err := m.server.Unmount()
+	m.stop()
+	return err
+}
+
+// stop ends what the mount runs beside the kernel's requests: event
+// following, the home watch, and copies into clones/ still in progress.
+func (m *Mount) stop() {
 	m.cancel()
 	<-m.done
-	return err
+	m.root.clones.closeAll()
 }
 
 // slogWriter routes go-fuse's log lines to slog.

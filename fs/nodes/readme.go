@@ -25,7 +25,15 @@ boxes/NAME/                 one box. mkdir boxes/NAME makes an empty box,
 
 import/                     cp backup.boxsnap import/NAME.boxsnap creates box NAME
                             once the whole archive is written and verified.
-clones/                     copy-on-write clones (not available in this version).
+clones/NAME/                cp -r boxes/X clones/NAME makes box NAME, a copy-on-write
+                            clone of X, at once whatever the size of its disks;
+                            copying boxes/X/snapshots/S there clones that snapshot.
+                            rsync, file managers and other tools that copy bytes make
+                            a clone too, storing only what differs from X; so does
+                            copying back a box directory that was copied out. A copy
+                            of anything else is refused ("Invalid argument"). Once the
+                            copy is over, clones/NAME is the box, as boxes/NAME;
+                            rmdir clones/NAME removes it, mv renames it.
 log                         recent operations and refusals, newest last.
 
 Errors: "No such file or directory" (no such box or snapshot), "File exists" (name

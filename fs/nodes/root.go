@@ -3,6 +3,7 @@ package nodes
 import (
 	"context"
 	"syscall"
+	"time"
 
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -13,7 +14,8 @@ import (
 // inodes that go-fuse looks up and lists itself.
 type root struct {
 	fixedDir
-	boxes *boxesDir
+	boxes  *boxesDir
+	clones *clonesDir
 }
 
 var (
@@ -22,8 +24,10 @@ var (
 	_ fs.NodeStatfser  = (*root)(nil)
 )
 
-func newRoot(e *env) *root {
-	return &root{fixedDir: fixedDir{env: e}, boxes: &boxesDir{env: e}}
+// newRoot makes the tree; settle is how long an idle copy into clones/
+// waits before it is over.
+func newRoot(e *env, settle time.Duration) *root {
+	return &root{fixedDir: fixedDir{env: e}, boxes: &boxesDir{env: e}, clones: newClonesDir(e, settle)}
 }
 
 // OnAdd makes the fixed children once the root is mounted.
@@ -37,7 +41,7 @@ func (r *root) OnAdd(ctx context.Context) {
 	add("log", &genFile{env: e, ino: inoOf("log"), time: e.mounted,
 		content: func(context.Context) ([]byte, error) { return e.log.Bytes(), nil }})
 	add("boxes", r.boxes)
-	add("clones", &clonesDir{fixedDir: fixedDir{env: e}})
+	add("clones", r.clones)
 	add("import", &importDir{fixedDir: fixedDir{env: e}, pending: map[string]*fs.Inode{}})
 }
 

@@ -19,6 +19,7 @@ type settingsDir struct {
 	fixedDir
 	boxID string
 	time  time.Time
+	tree  tree
 }
 
 var (
@@ -28,11 +29,11 @@ var (
 )
 
 func (d *settingsDir) key() string           { return "box/" + d.boxID + "/settings" }
-func (d *settingsDir) stable() fs.StableAttr { return dirStable(inoOf(d.key())) }
+func (d *settingsDir) stable() fs.StableAttr { return dirStable(d.tree.dirIno(d.key())) }
 
 // Getattr describes the directory.
 func (d *settingsDir) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	return dirAttrs(ctx, out, inoOf(d.key()), d.time, nil)
+	return dirAttrs(ctx, out, d.tree.dirIno(d.key()), d.time, nil)
 }
 
 // Readdir lists every setting.

@@ -18,6 +18,7 @@ type snapshotDir struct {
 	fixedDir
 	state   state
 	created time.Time
+	tree    tree
 }
 
 var (
@@ -26,11 +27,12 @@ var (
 	_ fs.NodeReaddirer = (*snapshotDir)(nil)
 )
 
-func (d *snapshotDir) stable() fs.StableAttr { return dirStable(inoOf(d.state.key())) }
+func (d *snapshotDir) ino() uint64           { return d.tree.dirIno(d.state.key()) }
+func (d *snapshotDir) stable() fs.StableAttr { return dirStable(d.ino()) }
 
 // Getattr describes the directory; a removed snapshot is ENOENT.
 func (d *snapshotDir) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	return dirAttrs(ctx, out, inoOf(d.state.key()), d.created, func(ctx context.Context) error {
+	return dirAttrs(ctx, out, d.ino(), d.created, func(ctx context.Context) error {
 		_, _, err := d.state.resolve(ctx, d.env)
 		return err
 	})

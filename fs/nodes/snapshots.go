@@ -19,6 +19,7 @@ type snapshotsDir struct {
 	env   *env
 	boxID string
 	time  time.Time
+	tree  tree
 }
 
 var (
@@ -33,11 +34,11 @@ var (
 )
 
 func (d *snapshotsDir) key() string           { return "box/" + d.boxID + "/snapshots" }
-func (d *snapshotsDir) stable() fs.StableAttr { return dirStable(inoOf(d.key())) }
+func (d *snapshotsDir) stable() fs.StableAttr { return dirStable(d.tree.dirIno(d.key())) }
 
 // Getattr describes the directory.
 func (d *snapshotsDir) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	return dirAttrs(ctx, out, inoOf(d.key()), d.time, nil)
+	return dirAttrs(ctx, out, d.tree.dirIno(d.key()), d.time, nil)
 }
 
 func (d *snapshotsDir) snapshots(ctx context.Context) (*snapshot.Snapshots, error) {
@@ -49,7 +50,7 @@ func (d *snapshotsDir) snapshots(ctx context.Context) (*snapshot.Snapshots, erro
 }
 
 func (d *snapshotsDir) snapNode(info snapshot.SnapshotInfo) *snapshotDir {
-	return &snapshotDir{fixedDir: fixedDir{env: d.env}, state: state{boxID: d.boxID, snapID: info.ID}, created: info.CreatedAt}
+	return &snapshotDir{fixedDir: fixedDir{env: d.env}, state: state{boxID: d.boxID, snapID: info.ID}, created: info.CreatedAt, tree: d.tree}
 }
 
 // Lookup finds a snapshot by name.
@@ -77,7 +78,7 @@ func (d *snapshotsDir) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno
 	}
 	entries := make([]fuse.DirEntry, 0, len(list))
 	for _, s := range list {
-		entries = append(entries, dirEntry(s.Name, syscall.S_IFDIR, inoOf("snap/"+s.ID)))
+		entries = append(entries, dirEntry(s.Name, syscall.S_IFDIR, d.tree.dirIno("snap/"+s.ID)))
 	}
 	return listing(entries), 0
 }

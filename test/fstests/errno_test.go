@@ -19,6 +19,7 @@ func TestErrnoTable(t *testing.T) {
 	// EEXIST
 	m.refused("mkdir boxes/x", "mkdir: cannot create directory 'boxes/x': File exists")
 	m.refused("mkdir boxes/x/snapshots/v1", "File exists")
+	m.refused("mkdir clones/x", "mkdir: cannot create directory 'clones/x': File exists")
 	m.refused("mv boxes/x/snapshots/v1 boxes/x/snapshots/v1x && mkdir boxes/x/snapshots/v1 && mv -T boxes/x/snapshots/v1 boxes/x/snapshots/v1x", "File exists")
 	// EINVAL
 	m.refused("mkdir boxes/.hidden", "Invalid argument")
@@ -30,6 +31,8 @@ func TestErrnoTable(t *testing.T) {
 	m.refused(`python3 -c 'import os; os.rename("boxes/x/snapshots/v1x", "boxes/y/snapshots/v2")'`, "Invalid argument")
 	m.refused(`python3 -c 'import os; os.rename("boxes/x", "clones/x")'`, "Invalid argument")
 	m.refused("dd if=/dev/zero of=boxes/x/disk.qcow2 bs=512 count=1 seek=8 conv=notrunc status=none", "Invalid argument")
+	m.refused("cp boxes/x/box.json clones/", "Invalid argument")
+	m.refused("mkdir clones/c && touch clones/c/passwd", "touch: cannot touch 'clones/c/passwd': Invalid argument")
 	// EBUSY: two mutations at once are raced in TestConcurrentMutations;
 	// restore and remove of a running box are in TestRunningBox, which
 	// needs the guest assets (this mount has none: start is EOPNOTSUPP).
@@ -48,7 +51,6 @@ func TestErrnoTable(t *testing.T) {
 	m.refused("cp $T/short.qcow2 boxes/x/disk.qcow2", "Bad message")
 	// EOPNOTSUPP
 	m.refused("echo running > boxes/x/state", "Operation not supported")
-	m.refused("mkdir clones/c", "Operation not supported")
 
 	log := m.ok("cat log")
 	for _, want := range []string{
@@ -59,6 +61,7 @@ func TestErrnoTable(t *testing.T) {
 		"unlink boxes/x/box.json: EACCES: ",
 		"boxes/x/disk.qcow2: EBADMSG: ",
 		`write boxes/x/state "running": EOPNOTSUPP: no runner`,
+		`create clones/c/passwd: EINVAL: clones/c: "passwd" is not part of a box`,
 	} {
 		if !strings.Contains(log, want) {
 			t.Errorf("log lacks %q", want)

@@ -144,7 +144,9 @@ type boxInfo struct {
 	Name   string `json:"name"`
 	Status string `json:"status"`
 	Origin *struct {
-		Kind string `json:"kind"`
+		Kind     string `json:"kind"`
+		Box      string `json:"box"`
+		Snapshot string `json:"snapshot"`
 	} `json:"origin"`
 }
 
