@@ -36,17 +36,27 @@ type Instance interface {
 	Done() <-chan struct{}
 }
 
-// SetState starts (Running) or stops (Stopped) the box.
+// SetState starts (Running) or stops (Stopped) the box. While the box's
+// disks are being captured (a snapshot, or a clone's or export's freeze) it
+// is ErrBusy at once: stopping a VM in the middle of a capture would leave
+// the box marked running with no VM.
 func (b *Box) SetState(ctx context.Context, s State) error {
-	switch s {
-	case Running:
-		return b.start(ctx)
-	case Stopped:
-		return b.stop(ctx)
+	if s != Running && s != Stopped {
+		return fmt.Errorf("state %q: only running or stopped can be set: %w", s, errdefs.ErrInvalid)
 	}
-	return fmt.Errorf("state %q: only running or stopped can be set: %w", s, errdefs.ErrInvalid)
+	e := b.rt.boxes.entry(b.id)
+	if !e.freeze.TryLock() {
+		return fmt.Errorf("the box is starting, stopping or being captured: %w", errdefs.ErrBusy)
+	}
+	defer e.freeze.Unlock()
+	if s == Running {
+		return b.start(ctx)
+	}
+	return b.stop(ctx)
 }
 
+// start boots the box. The caller holds the box's freeze lock, so no capture
+// runs during the boot; captures asked for meanwhile wait and find the VM.
 func (b *Box) start(ctx context.Context) error {
 	rt := b.rt
 	if rt.opts.Runner == nil {
@@ -71,11 +81,15 @@ func (b *Box) start(ctx context.Context) error {
 	return nil
 }
 
-// watchVM marks the box stopped when its VM exits on its own.
+// watchVM marks the box stopped when its VM exits on its own. It waits for
+// a capture in progress, which fails on the dead VM and gives the box back.
 func (rt *Runtime) watchVM(id string, vm Instance) {
 	<-vm.Done()
+	e := rt.boxes.entry(id)
+	e.freeze.Lock()
+	defer e.freeze.Unlock()
 	if rt.boxes.vm(id) != vm {
-		return
+		return // stopped, or replaced, by the host
 	}
 	rt.boxes.setVM(id, nil)
 	if err := rt.setStatus(context.Background(), id, Stopped, Running); err != nil {
@@ -84,6 +98,9 @@ func (rt *Runtime) watchVM(id string, vm Instance) {
 	rt.publish(BoxChanged, id)
 }
 
+// stop shuts the box's VM down. The caller holds the box's freeze lock. The
+// VM stays registered until it is gone, so that readers meanwhile take a
+// point-in-time capture instead of reading files it still writes.
 func (b *Box) stop(ctx context.Context) error {
 	rt := b.rt
 	vm := rt.boxes.vm(b.id)
@@ -93,11 +110,8 @@ func (b *Box) stop(ctx context.Context) error {
 		}
 		return nil
 	}
-	if rt.opts.Runner == nil {
-		return fmt.Errorf("no runner configured: %w", errdefs.ErrUnsupported)
-	}
-	rt.boxes.setVM(b.id, nil)
 	err := vm.Stop(ctx)
+	rt.boxes.setVM(b.id, nil)
 	if serr := rt.setStatus(context.WithoutCancel(ctx), b.id, Stopped, Running); serr != nil {
 		err = errors.Join(err, serr)
 	}
@@ -127,25 +141,6 @@ func (rt *Runtime) setStatus(ctx context.Context, id string, s State, from ...St
 		}
 		return nil
 	})
-}
-
-// snapshotRunning snapshots a running box (SPEC 2.7).
-func (rt *Runtime) snapshotRunning(ctx context.Context, b *Box, name string, opts SnapshotOptions) (SnapshotInfo, error) {
-	end, err := rt.boxes.beginSnapshot(b.id, name)
-	if err != nil {
-		return SnapshotInfo{}, err
-	}
-	defer end()
-	vm := rt.boxes.vm(b.id)
-	if vm == nil {
-		return SnapshotInfo{}, fmt.Errorf("box stopped meanwhile: %w", errdefs.ErrBusy)
-	}
-	var out SnapshotInfo
-	if err := rt.freezeRunning(ctx, b, vm, name, opts, &out); err != nil {
-		return SnapshotInfo{}, err
-	}
-	rt.publish(SnapshotsChanged, b.id)
-	return out, nil
 }
 
 // freezeRunning captures a running box's disks: the guest freezes its
@@ -190,11 +185,15 @@ func (rt *Runtime) freezeRunning(ctx context.Context, b *Box, vm Instance, snaps
 	}, out)
 }
 
-// stopAll stops every VM this process started.
+// stopAll stops every VM this process started, each after the capture of
+// its box in progress, if any.
 func (rt *Runtime) stopAll(ctx context.Context) error {
 	var errs []error
 	for id := range rt.boxes.vms() {
+		e := rt.boxes.entry(id)
+		e.freeze.Lock()
 		errs = append(errs, rt.mustBox(id).stop(ctx))
+		e.freeze.Unlock()
 	}
 	return errors.Join(errs...)
 }

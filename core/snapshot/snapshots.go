@@ -76,16 +76,20 @@ func (s *Snapshots) Create(ctx context.Context, name string, opts SnapshotOption
 	if _, err := s.row(ctx, name); err == nil {
 		return SnapshotInfo{}, fmt.Errorf("snapshot %q: %w", name, errdefs.ErrExists)
 	}
-	if rt.boxes.vm(b.id) != nil {
-		return rt.snapshotRunning(ctx, b, name, opts)
-	}
 	end, err := rt.boxes.beginSnapshot(b.id, name)
 	if err != nil {
 		return SnapshotInfo{}, err
 	}
 	defer end()
+	// Running or not is known only under the freeze lock: a start or stop
+	// holds it until done.
 	var out SnapshotInfo
-	if err := rt.freezeBox(ctx, b, freezeRequest{snapshot: name, consistency: Clean}, &out); err != nil {
+	if vm := rt.boxes.vm(b.id); vm != nil {
+		err = rt.freezeRunning(ctx, b, vm, name, opts, &out)
+	} else {
+		err = rt.freezeBox(ctx, b, freezeRequest{snapshot: name, consistency: Clean}, &out)
+	}
+	if err != nil {
 		return SnapshotInfo{}, err
 	}
 	rt.publish(SnapshotsChanged, b.id)
