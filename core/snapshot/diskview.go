@@ -17,7 +17,7 @@ type DiskView struct {
 	ref  DiskRef
 	img  *qcow2.Image
 	flat *qcow2.Flat
-	pins []string
+	src  *sourceState // released by Close when the view owns it
 	once sync.Once
 }
 
@@ -48,15 +48,15 @@ func (b *Box) openView(ctx context.Context, snapshot string, d Disk) (*DiskView,
 	}
 	v, err := b.rt.viewOf(ctx, src, d)
 	if err != nil {
-		b.rt.unpin(src.pins)
+		b.rt.release(src)
 		return nil, err
 	}
-	v.pins = src.pins
+	v.src = src
 	return v, nil
 }
 
-// viewOf opens the view of one disk of a pinned state. The caller keeps the
-// pins unless it hands them to the view (v.pins).
+// viewOf opens the view of one disk of a pinned state. The caller releases
+// the state unless it hands it to the view (v.src).
 func (rt *Runtime) viewOf(ctx context.Context, src *sourceState, d Disk) (*DiskView, error) {
 	layer := src.layers[d]
 	if layer == "" || src.top[d] != rt.lay.layer(layer) {
@@ -98,7 +98,9 @@ func (v *DiskView) Close() error {
 	var err error
 	v.once.Do(func() {
 		err = v.img.Close()
-		v.rt.unpin(v.pins)
+		if v.src != nil {
+			v.rt.release(v.src)
+		}
 	})
 	return err
 }

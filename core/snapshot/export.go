@@ -27,7 +27,7 @@ func (b *Box) export(ctx context.Context, snapshot string, w io.Writer, opts Exp
 	if err != nil {
 		return err
 	}
-	defer rt.unpin(src.pins)
+	defer rt.release(src)
 	views := map[Disk]*DiskView{}
 	for _, d := range AllDisks() {
 		v, err := rt.viewOf(ctx, src, d)

@@ -23,6 +23,11 @@ type boxEntry struct {
 	snapshotting bool
 	vm           Instance // nil when not running in this process
 	exports      int      // exports streaming now
+	// starting: a VM is booting on the active files (under freeze).
+	starting bool
+	// activeReaders counts readers holding the active files of the stopped
+	// box as its point-in-time state.
+	activeReaders int
 }
 
 // beginSnapshot takes the box's freeze lock for a snapshot. A second
@@ -75,6 +80,44 @@ func (r *boxRegistry) setVM(id string, vm Instance) {
 	e := r.entry(id)
 	r.mu.Lock()
 	e.vm = vm
+	r.mu.Unlock()
+}
+
+// readActive registers a reader of the box's active files, unless a VM runs
+// or boots on them: then it returns false and the reader must capture the
+// disks instead.
+func (r *boxRegistry) readActive(id string) bool {
+	e := r.entry(id)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if e.vm != nil || e.starting {
+		return false
+	}
+	e.activeReaders++
+	return true
+}
+
+func (r *boxRegistry) doneActive(id string) {
+	e := r.entry(id)
+	r.mu.Lock()
+	e.activeReaders--
+	r.mu.Unlock()
+}
+
+// beginStart marks the box as booting, from which point no reader takes its
+// active files, and tells whether readers hold them already.
+func (r *boxRegistry) beginStart(id string) (read bool) {
+	e := r.entry(id)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e.starting = true
+	return e.activeReaders > 0
+}
+
+func (r *boxRegistry) endStart(id string) {
+	e := r.entry(id)
+	r.mu.Lock()
+	e.starting = false
 	r.mu.Unlock()
 }
 

@@ -65,6 +65,15 @@ func (b *Box) start(ctx context.Context) error {
 	if rt.boxes.vm(b.id) != nil {
 		return nil
 	}
+	read := rt.boxes.beginStart(b.id)
+	defer rt.boxes.endStart(b.id)
+	if read {
+		// Readers hold the active files as the stopped box's state (SPEC
+		// 2.2): the VM must write to new overlays on top of them.
+		if err := rt.freezeBox(ctx, b, freezeRequest{always: true}, nil); err != nil {
+			return fmt.Errorf("start: %w", err)
+		}
+	}
 	if err := rt.setStatus(ctx, b.id, Running, Stopped); err != nil {
 		return err
 	}

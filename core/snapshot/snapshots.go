@@ -101,6 +101,9 @@ type freezeRequest struct {
 	snapshot    string                                                    // record a snapshot of this name; "" for a clone's freeze
 	consistency Consistency                                               // of the snapshot
 	switchDisks func(ctx context.Context, overlays map[Disk]string) error // a running VM's switch; nil when stopped
+	// always freezes even an active layer with nothing of its own: readers
+	// hold it and a VM is about to write to it.
+	always bool
 }
 
 // freezeBox freezes each disk's active layer (unless nothing was written to
@@ -164,7 +167,7 @@ func (rt *Runtime) freezeBox(ctx context.Context, b *Box, req freezeRequest, out
 				}
 			}
 			sizes[d] = size
-			if empty && bases[string(d)] != "" {
+			if empty && bases[string(d)] != "" && !req.always {
 				held[d] = bases[string(d)]
 				continue
 			}

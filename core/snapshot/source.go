@@ -16,25 +16,36 @@ type sourceState struct {
 	layers   map[Disk]string // the frozen layer each disk sits on
 	top      map[Disk]string // the file to open for each disk
 	sizes    map[Disk]int64  // virtual sizes
-	pins     []string        // held until unpin
+	pins     []string        // held until release
+	// activeOf is the box whose active files top is, registered as read
+	// (boxRegistry.readActive) until release; "" when top is all frozen.
+	activeOf string
 }
 
 // source pins the layers holding a snapshot or the box's current state.
 //
 // Only a running VM writes to an active layer, so the active file of a
 // stopped box is itself a point-in-time state: a reader opens it directly
-// (a restore replaces the file by rename, and the reader keeps the old one).
+// (a restore replaces the file by rename, and the reader keeps the old one;
+// a start moves the VM to new overlays first, see start).
 // When frozen is set (clones, which must share immutable layers) or the box
-// is running, the active layers are frozen first.
+// is running, the active layers are frozen first. Callers release the
+// state.
 func (b *Box) source(ctx context.Context, snapshot string, frozen bool) (*sourceState, error) {
 	rt := b.rt
-	if snapshot == "" && (frozen || rt.boxes.vm(b.id) != nil) {
+	if snapshot == "" && !frozen && !rt.boxes.readActive(b.id) {
+		frozen = true // a VM writes the active files
+	}
+	if snapshot == "" && frozen {
 		if err := b.freezeCurrent(ctx); err != nil {
 			return nil, err
 		}
 		frozen = true
 	}
 	st := &sourceState{snapshot: snapshot, layers: map[Disk]string{}, top: map[Disk]string{}, sizes: map[Disk]int64{}}
+	if snapshot == "" && !frozen {
+		st.activeOf = b.id
+	}
 	pins, err := rt.pinned(ctx, func(tx *metadata.Tx) ([]string, error) {
 		row, err := tx.BoxByID(ctx, b.id)
 		if err != nil {
@@ -66,6 +77,7 @@ func (b *Box) source(ctx context.Context, snapshot string, frozen bool) (*source
 		return []string{st.layers[GuestDisk], st.layers[ContainerDisk]}, nil
 	})
 	if err != nil {
+		rt.release(st)
 		return nil, err
 	}
 	st.pins = pins
@@ -74,11 +86,20 @@ func (b *Box) source(ctx context.Context, snapshot string, frozen bool) (*source
 		case snapshot == "" && !frozen:
 			st.top[d] = rt.lay.active(b.id, d)
 		case st.layers[d] == "":
-			rt.unpin(pins)
+			rt.release(st)
 			return nil, fmt.Errorf("box %s: disk %s has no frozen layer", st.box.Name, d)
 		default:
 			st.top[d] = rt.lay.layer(st.layers[d])
 		}
 	}
 	return st, nil
+}
+
+// release gives back what source took: its pins, and its hold on the active
+// files.
+func (rt *Runtime) release(st *sourceState) {
+	rt.unpin(st.pins)
+	if st.activeOf != "" {
+		rt.boxes.doneActive(st.activeOf)
+	}
 }
