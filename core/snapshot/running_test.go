@@ -7,6 +7,8 @@ package snapshot_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -64,6 +66,23 @@ func TestRunningBoxInVM(t *testing.T) {
 				t.Errorf("%s of a running box: %v, want ErrBusy", what, err)
 			}
 		}
+		// Another process sharing the home has no VM to switch: it must not
+		// freeze the files this one's VM writes.
+		other, err := snapshot.Open(l.ctx, l.dir, snapshot.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer other.Close()
+		ox, err := other.Box(l.ctx, "x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ox.Snapshots().Create(l.ctx, "elsewhere", snapshot.DefaultSnapshotOptions()); !errors.Is(err, errdefs.ErrBusy) {
+			t.Errorf("another process's snapshot of the running box: %v, want ErrBusy", err)
+		}
+		if _, err := ox.Clone(l.ctx, "elsewhere", snapshot.DefaultCloneOptions()); !errors.Is(err, errdefs.ErrBusy) {
+			t.Errorf("another process's clone of the running box: %v, want ErrBusy", err)
+		}
 		if after := l.listing(); after != before {
 			t.Errorf("refusals changed the home:\nbefore\n%s\nafter\n%s", before, after)
 		}
@@ -110,8 +129,33 @@ func TestRunningBoxInVM(t *testing.T) {
 	step(t, "a guest that cannot freeze gives a crash-consistent capture", func(t *testing.T) {
 		vm := l.vm(x)
 		l.pause(vm)
+		freezing := l.vms.nextFreeze()
 		began := time.Now()
-		info, err := x.Snapshots().Create(l.ctx, "crash", quiesceFails)
+		type result struct {
+			info snapshot.SnapshotInfo
+			err  error
+		}
+		done := make(chan result, 1)
+		go func() {
+			info, err := x.Snapshots().Create(l.ctx, "crash", quiesceFails)
+			done <- result{info, err}
+		}()
+		<-freezing
+		// The capture holds the box: stopping its VM now would leave it
+		// marked running with no VM.
+		for _, s := range []snapshot.State{snapshot.Stopped, snapshot.Running} {
+			if err := x.SetState(l.ctx, s); !errors.Is(err, errdefs.ErrBusy) {
+				t.Errorf("set state %s during a capture: %v, want ErrBusy", s, err)
+			}
+		}
+		var r result
+		select {
+		case r = <-done:
+			t.Error("set state waited for the capture instead of refusing at once")
+		default:
+			r = <-done
+		}
+		info, err := r.info, r.err
 		took := time.Since(began)
 		l.resume(vm)
 		if err != nil {
@@ -158,13 +202,34 @@ func TestRunningBoxInVM(t *testing.T) {
 		l.write(x, "last")
 	})
 
-	step(t, "stop, then restore brings back the snapshot", func(t *testing.T) {
+	step(t, "stop", func(t *testing.T) {
 		vm := l.vm(x)
 		l.setState(x, snapshot.Stopped)
 		requireExited(t, vm)
 		if got := l.currentNote(x); got != "last" {
 			t.Fatalf("after stopping, the box holds %q", got)
 		}
+	})
+
+	step(t, "a disk opened before the box starts keeps its state", func(t *testing.T) {
+		v, err := x.OpenDisk(l.ctx, snapshot.ContainerDisk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer v.Close()
+		before := l.digest(v)
+		l.setState(x, snapshot.Running)
+		l.write(x, "while read")
+		if l.digest(v) != before {
+			t.Error("the view changed when the box started")
+		}
+		if got := l.noteIn(v, false); got != "last" {
+			t.Fatalf("the view opened before the start holds %q", got)
+		}
+		l.setState(x, snapshot.Stopped)
+	})
+
+	step(t, "restore brings back the snapshot", func(t *testing.T) {
 		if err := x.Snapshots().Restore(l.ctx, "s1"); err != nil {
 			t.Fatal(err)
 		}
@@ -429,6 +494,16 @@ func exitCode(err error) int {
 	return -1
 }
 
+// digest hashes the standalone image a view streams.
+func (l *liveHome) digest(v *snapshot.DiskView) string {
+	l.t.Helper()
+	h := sha256.New()
+	if _, err := v.WriteTo(l.ctx, h); err != nil {
+		l.t.Fatal(err)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
 // listing describes every box and snapshot, to compare before and after.
 func (l *liveHome) listing() string {
 	l.t.Helper()
@@ -463,12 +538,42 @@ func (l *liveHome) requireClean() {
 
 // vmLog is the runner's Engine as the engine sees it, noting each VM it
 // starts so that the test can reach the guest agent and QMP behind the
-// engine's Instance.
+// engine's Instance, and when the engine asks a guest to freeze.
 type vmLog struct {
 	snapshot.Runner
-	mu      sync.Mutex
-	started []*runner.VM
-	byBox   map[string]*runner.VM
+	mu       sync.Mutex
+	started  []*runner.VM
+	byBox    map[string]*runner.VM
+	freezing chan struct{} // closed at the next Freeze, if set
+}
+
+// nextFreeze returns a channel closed when the engine next asks a guest to
+// freeze.
+func (v *vmLog) nextFreeze() <-chan struct{} {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.freezing = make(chan struct{})
+	return v.freezing
+}
+
+func (v *vmLog) freezeAsked() {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.freezing != nil {
+		close(v.freezing)
+		v.freezing = nil
+	}
+}
+
+// loggedVM is a real VM whose Freeze the log hears of.
+type loggedVM struct {
+	*runner.VM
+	log *vmLog
+}
+
+func (vm loggedVM) Freeze(ctx context.Context) error {
+	vm.log.freezeAsked()
+	return vm.VM.Freeze(ctx)
 }
 
 func (v *vmLog) Start(ctx context.Context, spec snapshot.RunSpec) (snapshot.Instance, error) {
@@ -484,7 +589,7 @@ func (v *vmLog) Start(ctx context.Context, spec snapshot.RunSpec) (snapshot.Inst
 	}
 	v.byBox[spec.BoxID] = vm
 	v.started = append(v.started, vm)
-	return inst, nil
+	return loggedVM{VM: vm, log: v}, nil
 }
 
 func (v *vmLog) last(boxID string) *runner.VM {
