@@ -396,9 +396,8 @@ func (ct *CloneTarget) bindLocked(ctx context.Context, from *sourceKey) error {
 		return err
 	}
 	ct.boxID, ct.boundFrom = info.ID, from
-	b := ct.rt.mustBox(ct.boxID)
 	for k, v := range ct.settings {
-		if err := b.SetSetting(ctx, k, v); err != nil {
+		if err := ct.applySettingLocked(ctx, k, v); err != nil {
 			return err
 		}
 	}

@@ -265,10 +265,30 @@ func (ct *CloneTarget) settingLocked(ctx context.Context, key, value string) err
 		return err
 	}
 	if ct.boxID != "" {
-		return ct.rt.mustBox(ct.boxID).SetSetting(ctx, key, value)
+		return ct.applySettingLocked(ctx, key, value)
 	}
 	ct.settings[key] = strings.TrimSpace(value)
 	return nil
+}
+
+// applySettingLocked sets a copied setting on the bound box, unless the box
+// has that value already: a clone starts with its source's settings, and
+// each change is a database commit.
+func (ct *CloneTarget) applySettingLocked(ctx context.Context, key, value string) error {
+	b := ct.rt.mustBox(ct.boxID)
+	want := DefaultSettings()
+	if err := want.Set(key, value); err != nil {
+		return err
+	}
+	have, err := b.Settings(ctx)
+	if err != nil {
+		return err
+	}
+	w, _ := want.Get(key)
+	if h, _ := have.Get(key); h == w {
+		return nil
+	}
+	return b.SetSetting(ctx, key, value)
 }
 
 // closeDiskLocked: a disk equal to the source's shares its layer; one that
