@@ -6,6 +6,7 @@ import (
 	"os"
 	"sort"
 	"sync"
+	"sync/atomic"
 )
 
 // qcow2Layer reads one qcow2 file of a chain. Its L1 table is held in memory
@@ -21,7 +22,21 @@ type qcow2Layer struct {
 	decoder  l2Decoder
 	inflate  *decompressor
 	rawL2    sync.Pool // *[]byte of one cluster: raw tables being decoded
+	// last is the table this layer used last, when it is small: walking a
+	// deep chain asks every layer for the same table over and over, and the
+	// shared cache's lock and map would cost more than the walk.
+	last atomic.Pointer[recentTable]
 }
+
+// recentTable is a decoded L2 table and its L1 index.
+type recentTable struct {
+	index int64
+	spans []span
+}
+
+// maxRecentSpans bounds the table a layer keeps outside the cache's budget,
+// so a chain of a thousand layers holds at most a few MiB this way.
+const maxRecentSpans = 128
 
 func openQcow2Layer(path string, f *os.File, fileSize int64, id int32, cache *l2Cache) (*qcow2Layer, error) {
 	h, err := parseReadableHeader(f, fileSize)
@@ -75,8 +90,12 @@ func (l *qcow2Layer) close() error { return l.f.Close() }
 
 // table returns the spans of the L2 table for L1 index i, at host offset off.
 func (l *qcow2Layer) table(i int64, off int64) ([]span, error) {
+	if r := l.last.Load(); r != nil && r.index == i {
+		return r.spans, nil
+	}
 	key := l2Key{layer: l.id, index: uint32(i)}
 	if v, ok := l.cache.get(key); ok {
+		l.remember(i, v.([]span))
 		return v.([]span), nil
 	}
 	buf, _ := l.rawL2.Get().(*[]byte)
@@ -93,7 +112,14 @@ func (l *qcow2Layer) table(i int64, off int64) ([]span, error) {
 		return nil, fmt.Errorf("L2 table %d at %#x: %w", i, off, err)
 	}
 	l.cache.put(key, spans, int64(len(spans))*spanBytes)
+	l.remember(i, spans)
 	return spans, nil
+}
+
+func (l *qcow2Layer) remember(i int64, spans []span) {
+	if len(spans) <= maxRecentSpans {
+		l.last.Store(&recentTable{index: i, spans: spans})
+	}
 }
 
 func (l *qcow2Layer) mapRange(off, n int64, _ bool, fn func(segment) error) error {
