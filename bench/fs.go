@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/boxlite-ai/boxlitefs/core/snapshot"
 	"github.com/boxlite-ai/boxlitefs/fs/nodes"
@@ -23,6 +25,8 @@ func fsScenarios() []Scenario {
 		{Area: "fs", Name: "cp disk.qcow2 out of the mount, 256 MiB mixed", Reps: 5, Setup: setupFSCopyOut},
 		{Area: "fs", Name: "cat export.boxsnap > /dev/null, 256 MiB mixed", Reps: 3, Setup: setupFSExport},
 		{Area: "fs", Name: "ls -l boxes, 1000 boxes", Reps: 10, Setup: setupFSList},
+		{Area: "fs", Name: "cp -r boxes/x clones/y (a box with a snapshot)", Reps: 30, Setup: setupFSClone},
+		{Area: "fs", Name: "10 x cp -r boxes/x clones/NAME at once, wall", Reps: 10, Setup: setupFSParallelClones},
 	}
 }
 
@@ -35,6 +39,9 @@ type fsFixture struct {
 
 func mountFixture(ctx context.Context, env *Env, name string) (*fsFixture, error) {
 	f := &fsFixture{dir: filepath.Join(env.Dir, name)}
+	if err := os.RemoveAll(f.dir); err != nil { // what an earlier run in the same -dir left
+		return nil, err
+	}
 	if err := os.MkdirAll(f.mnt(), 0o755); err != nil {
 		return nil, err
 	}
@@ -239,6 +246,88 @@ func setupFSList(ctx context.Context, env *Env) (*Case, error) {
 			return timeCommand(ctx, "ls", "-l", plain)
 		}},
 		Notes:   "attributes cached by the kernel for 1 s between runs at most",
+		Cleanup: f.close,
+	}, nil
+}
+
+// cloneFixture mounts a home holding box "src" (see sourceBox): what the
+// clone scenarios copy.
+func cloneFixture(ctx context.Context, env *Env, name string) (*fsFixture, error) {
+	f, err := mountFixture(ctx, env, name)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := sourceBox(ctx, f.rt); err != nil {
+		f.close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// cpClone copies box src into clones/name with cp -r.
+func (f *fsFixture) cpClone(ctx context.Context, name string) error {
+	return command(ctx, "cp", "-r", f.path("boxes", "src"), f.path("clones", name))
+}
+
+func setupFSClone(ctx context.Context, env *Env) (*Case, error) {
+	f, err := cloneFixture(ctx, env, "fs-clone")
+	if err != nil {
+		return nil, err
+	}
+	theirs, err := qemuSide(ctx, env, "fs-clone-qemu", "2 x qemu-img create -b (one per disk, in turn)", 2, 1)
+	if err != nil {
+		f.close()
+		return nil, err
+	}
+	return &Case{
+		Ours: Side{Label: "cp -r", Run: func(ctx context.Context, rep int) (Sample, error) {
+			name := fmt.Sprintf("y%d", rep+1)
+			s, err := timeCommand(ctx, "cp", "-r", f.path("boxes", "src"), f.path("clones", name))
+			if err != nil {
+				return s, err
+			}
+			return s, f.rt.RemoveBox(ctx, name)
+		}},
+		Theirs:  theirs,
+		Notes:   "wall time of the cp process from its start; src has 16 MiB + 4 MiB written and snapshot v1: four disks by reference, the small files by bytes; target <= 10 ms",
+		Cleanup: f.close,
+	}, nil
+}
+
+func setupFSParallelClones(ctx context.Context, env *Env) (*Case, error) {
+	const n = 10
+	f, err := cloneFixture(ctx, env, "fs-parallel-clones")
+	if err != nil {
+		return nil, err
+	}
+	theirs, err := qemuSide(ctx, env, "fs-parallel-clones-qemu", "20 x qemu-img create -b at once", 1, 2*n)
+	if err != nil {
+		f.close()
+		return nil, err
+	}
+	return &Case{
+		Ours: Side{Label: "10 x cp -r at once", Run: func(ctx context.Context, rep int) (Sample, error) {
+			errs := make([]error, n)
+			name := func(i int) string { return fmt.Sprintf("p%d-%d", rep+1, i) }
+			s, _ := timed(func() error {
+				var wg sync.WaitGroup
+				for i := range n {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						errs[i] = f.cpClone(ctx, name(i))
+					}()
+				}
+				wg.Wait()
+				return nil
+			})
+			for i := range n { // untimed
+				errs = append(errs, f.rt.RemoveBox(ctx, name(i)))
+			}
+			return s, errors.Join(errs...)
+		}},
+		Theirs:  theirs,
+		Notes:   "wall time from the first cp's start to the last one's end; target <= 50 ms",
 		Cleanup: f.close,
 	}, nil
 }
