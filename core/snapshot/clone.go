@@ -50,7 +50,12 @@ func (b *Box) freezeCurrent(ctx context.Context) error {
 	e.freeze.Lock()
 	defer e.freeze.Unlock()
 	if vm := rt.boxes.vm(b.id); vm != nil {
-		return rt.freezeRunning(ctx, b, vm, "", DefaultSnapshotOptions(), nil)
+		// Quiesce as the box's snapshot settings say (SPEC 2.5, 2.7).
+		settings, err := b.Settings(ctx)
+		if err != nil {
+			return err
+		}
+		return rt.freezeRunning(ctx, b, vm, "", settings.Snapshot, nil)
 	}
 	if _, err := b.requireStatus(ctx, Stopped); err != nil {
 		return err
