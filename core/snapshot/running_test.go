@@ -40,7 +40,7 @@ func TestRunningBoxInVM(t *testing.T) {
 	l.setState(x, snapshot.Running)
 	l.write(x, "at s1")
 
-	step(t, "a snapshot of a running box is quiesced", func(t *testing.T) {
+	l.step("a snapshot of a running box is quiesced", func(t *testing.T) {
 		info, err := x.Snapshots().Create(l.ctx, "s1", snapshot.DefaultSnapshotOptions())
 		if err != nil {
 			t.Fatal(err)
@@ -55,7 +55,7 @@ func TestRunningBoxInVM(t *testing.T) {
 		}
 	})
 
-	step(t, "restore and removals of a running box are busy and change nothing", func(t *testing.T) {
+	l.step("restore and removals of a running box are busy and change nothing", func(t *testing.T) {
 		before := l.listing()
 		for what, fn := range map[string]func() error{
 			"restore":         func() error { return x.Snapshots().Restore(l.ctx, "s1") },
@@ -92,7 +92,7 @@ func TestRunningBoxInVM(t *testing.T) {
 		}
 	})
 
-	step(t, "a clone of a running box holds the state at the freeze", func(t *testing.T) {
+	l.step("a clone of a running box holds the state at the freeze", func(t *testing.T) {
 		vm := l.vm(x)
 		c, err := x.Clone(l.ctx, "c", snapshot.DefaultCloneOptions())
 		if err != nil {
@@ -108,7 +108,7 @@ func TestRunningBoxInVM(t *testing.T) {
 		}
 	})
 
-	step(t, "an export of a running box holds the state at the freeze", func(t *testing.T) {
+	l.step("an export of a running box holds the state at the freeze", func(t *testing.T) {
 		vm := l.vm(x)
 		var archive bytes.Buffer
 		if err := x.Export(l.ctx, &archive, snapshot.DefaultExportOptions()); err != nil {
@@ -126,7 +126,7 @@ func TestRunningBoxInVM(t *testing.T) {
 
 	quiesceFails := snapshot.SnapshotOptions{Quiesce: true, QuiesceTimeoutSecs: 1}
 
-	step(t, "a guest that cannot freeze gives a crash-consistent capture", func(t *testing.T) {
+	l.step("a guest that cannot freeze gives a crash-consistent capture", func(t *testing.T) {
 		vm := l.vm(x)
 		l.pause(vm)
 		freezing := l.vms.nextFreeze()
@@ -172,7 +172,27 @@ func TestRunningBoxInVM(t *testing.T) {
 		}
 	})
 
-	step(t, "stop_on_quiesce_fail stops, captures cleanly and starts again", func(t *testing.T) {
+	l.step("a clone quiesces as the box's settings say", func(t *testing.T) {
+		quick := map[string]string{"snapshot.quiesce_timeout_secs": "1", "snapshot.stop_on_quiesce_fail": "false"}
+		l.setSettings(x, quick)
+		defer l.setSettings(x, defaultsOf(t, quick))
+		vm := l.vm(x)
+		l.pause(vm)
+		began := time.Now()
+		_, err := x.Clone(l.ctx, "crash-clone", snapshot.DefaultCloneOptions())
+		took := time.Since(began)
+		l.resume(vm)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The defaults would have waited 30 s, then stopped and restarted the box.
+		if took > 20*time.Second {
+			t.Errorf("the clone took %s: it ignored the 1 s quiesce timeout", took)
+		}
+		l.requireRunning(x, vm)
+	})
+
+	l.step("stop_on_quiesce_fail stops, captures cleanly and starts again", func(t *testing.T) {
 		old := l.vm(x)
 		l.pause(old)
 		opts := quiesceFails
@@ -202,7 +222,7 @@ func TestRunningBoxInVM(t *testing.T) {
 		l.write(x, "last")
 	})
 
-	step(t, "stop", func(t *testing.T) {
+	l.step("stop", func(t *testing.T) {
 		vm := l.vm(x)
 		l.setState(x, snapshot.Stopped)
 		requireExited(t, vm)
@@ -211,7 +231,7 @@ func TestRunningBoxInVM(t *testing.T) {
 		}
 	})
 
-	step(t, "a disk opened before the box starts keeps its state", func(t *testing.T) {
+	l.step("a disk opened before the box starts keeps its state", func(t *testing.T) {
 		v, err := x.OpenDisk(l.ctx, snapshot.ContainerDisk)
 		if err != nil {
 			t.Fatal(err)
@@ -229,7 +249,7 @@ func TestRunningBoxInVM(t *testing.T) {
 		l.setState(x, snapshot.Stopped)
 	})
 
-	step(t, "restore brings back the snapshot", func(t *testing.T) {
+	l.step("restore brings back the snapshot", func(t *testing.T) {
 		if err := x.Snapshots().Restore(l.ctx, "s1"); err != nil {
 			t.Fatal(err)
 		}
@@ -277,12 +297,19 @@ func TestStartWithoutRunnerIsUnsupported(t *testing.T) {
 	}
 }
 
-// step runs one part of a story; the parts after a failed one would only
-// report its consequences.
-func step(t *testing.T, name string, fn func(t *testing.T)) {
-	t.Helper()
-	if !t.Run(name, fn) {
-		t.FailNow()
+// step runs one part of the story as a subtest, whose t the home's helpers
+// use meanwhile; the parts after a failed one would only report its
+// consequences.
+func (l *liveHome) step(name string, fn func(t *testing.T)) {
+	l.t.Helper()
+	parent := l.t
+	ok := parent.Run(name, func(t *testing.T) {
+		l.t = t
+		defer func() { l.t = parent }()
+		fn(t)
+	})
+	if !ok {
+		parent.FailNow()
 	}
 }
 
@@ -355,6 +382,29 @@ func (l *liveHome) setState(b *snapshot.Box, s snapshot.State) {
 	if got, err := b.State(l.ctx); err != nil || got != s {
 		l.t.Fatalf("state is %s (%v), want %s", got, err, s)
 	}
+}
+
+func (l *liveHome) setSettings(b *snapshot.Box, settings map[string]string) {
+	l.t.Helper()
+	for key, value := range settings {
+		if err := b.SetSetting(l.ctx, key, value); err != nil {
+			l.t.Fatal(err)
+		}
+	}
+}
+
+// defaultsOf gives the default value of each setting named in settings.
+func defaultsOf(t *testing.T, settings map[string]string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for key := range settings {
+		value, err := snapshot.DefaultSettings().Get(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[key] = value
+	}
+	return out
 }
 
 // vm is the VM the box runs in now.
