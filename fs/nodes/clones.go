@@ -257,8 +257,9 @@ func (d *clonesDir) closeAll() {
 // sync follows changes made elsewhere: a copy whose box was renamed or
 // removed (through boxes/, or by another process) is over, one the engine
 // dropped is gone, and cached entries of clones/ that no longer name what
-// they showed are dropped. It runs outside any request.
-func (d *clonesDir) sync(ctx context.Context) {
+// they showed (ids: box ids by name) are dropped. It runs outside any
+// request.
+func (d *clonesDir) sync(ctx context.Context, ids map[string]string) {
 	d.mu.Lock()
 	copies := maps.Clone(d.copies)
 	d.mu.Unlock()
@@ -267,10 +268,6 @@ func (d *clonesDir) sync(ctx context.Context) {
 			d.forget(name, c)
 			c.finish()
 		}
-	}
-	_, ids, err := d.clones(ctx)
-	if err != nil {
-		return
 	}
 	d.mu.Lock()
 	copies = maps.Clone(d.copies)

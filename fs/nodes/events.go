@@ -34,8 +34,7 @@ func (r *root) invalidate(ctx context.Context, events <-chan snapshot.Event) {
 func (r *root) apply(ctx context.Context, ev snapshot.Event) {
 	switch ev.Kind {
 	case snapshot.BoxesChanged:
-		r.syncBoxes(ctx)
-		r.clones.sync(ctx)
+		r.syncNames(ctx)
 	case snapshot.BoxChanged:
 		for _, d := range r.boxDirs(ev.BoxID) {
 			notifyAttrs(d.EmbeddedInode())
@@ -46,8 +45,7 @@ func (r *root) apply(ctx context.Context, ev snapshot.Event) {
 			notifyAttrs(d.EmbeddedInode())
 		}
 	default: // Refresh: another process changed the home; anything may be stale
-		r.syncBoxes(ctx)
-		r.clones.sync(ctx)
+		r.syncNames(ctx)
 		for _, d := range r.boxDirs("") {
 			syncSnapshots(ctx, d)
 			notifyAttrs(d.EmbeddedInode())
@@ -55,9 +53,8 @@ func (r *root) apply(ctx context.Context, ev snapshot.Event) {
 	}
 }
 
-// syncBoxes drops the dentries of boxes/ whose name now names another box
-// or none.
-func (r *root) syncBoxes(ctx context.Context) {
+// syncNames follows the boxes' names in boxes/ and clones/.
+func (r *root) syncNames(ctx context.Context) {
 	boxes, err := r.env.rt.ListBoxes(ctx)
 	if err != nil {
 		return
@@ -66,6 +63,13 @@ func (r *root) syncBoxes(ctx context.Context) {
 	for _, b := range boxes {
 		ids[b.Name] = b.ID
 	}
+	r.syncBoxes(ids)
+	r.clones.sync(ctx, ids)
+}
+
+// syncBoxes drops the dentries of boxes/ whose name now names another box
+// (ids: box ids by name) or none.
+func (r *root) syncBoxes(ids map[string]string) {
 	dir := r.boxes.EmbeddedInode()
 	for name, ch := range dir.Children() {
 		if d, ok := ch.Operations().(*boxDir); !ok || ids[name] != d.id {
