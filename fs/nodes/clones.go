@@ -212,10 +212,10 @@ func (d *clonesDir) copyNamed(ctx context.Context, name string) *cloneCopy {
 	d.mu.Lock()
 	c := d.copies[name]
 	d.mu.Unlock()
-	if c == nil {
+	if c == nil || c.name() != name { // none, or one being renamed
 		return nil
 	}
-	if c.isOver() || d.env.rt.CloneTarget(ctx, name) != c.target() {
+	if !d.holds(ctx, c, false) {
 		d.forget(name, c)
 		c.finish()
 		return nil
@@ -264,7 +264,7 @@ func (d *clonesDir) sync(ctx context.Context, ids map[string]string) {
 	copies := maps.Clone(d.copies)
 	d.mu.Unlock()
 	for name, c := range copies {
-		if !d.holds(ctx, name, c) {
+		if c.name() == name && !d.holds(ctx, c, true) { // a copy being renamed is left to its rename
 			d.forget(name, c)
 			c.finish()
 		}
@@ -287,17 +287,17 @@ func (d *clonesDir) sync(ctx context.Context, ids map[string]string) {
 	}
 }
 
-// holds says whether c is still the copy into clones/name: not over, still
-// the engine's target, and its box, if made, still called name.
-func (d *clonesDir) holds(ctx context.Context, name string, c *cloneCopy) bool {
+// holds says whether c is still a copy in progress: not over, still the
+// engine's target for its name, and, with box set, its box, if made, still
+// called so (not renamed or removed through boxes/ or by another process).
+func (d *clonesDir) holds(ctx context.Context, c *cloneCopy, box bool) bool {
 	ct := c.target()
-	if c.isOver() || d.env.rt.CloneTarget(ctx, name) != ct {
+	if c.isOver() || d.env.rt.CloneTarget(ctx, ct.Name()) != ct {
 		return false
 	}
-	box := ct.Box()
-	if box == nil {
+	if !box || ct.Box() == nil {
 		return true
 	}
-	info, err := box.Info(ctx)
-	return err == nil && info.Name == name
+	info, err := ct.Box().Info(ctx)
+	return err == nil && info.Name == ct.Name()
 }
