@@ -15,11 +15,15 @@ type CreateOptions struct {
 	BackingFile string
 	// BackingFormat is written as the backing-format header extension.
 	BackingFormat Format
+	// NoSync skips syncing the file and its directory entry, for a caller
+	// that can make the file again after a crash (an empty overlay is a pure
+	// function of its backing name and size) or syncs it itself.
+	NoSync bool
 }
 
 // Create makes a new empty qcow2 v3 image of size bytes (rounded up to a
 // whole sector, as qemu-img does) at path, which must not exist. The file
-// and its directory entry are synced before it returns. It writes the same
+// and its directory entry are synced before it returns, unless NoSync. It writes the same
 // few kilobytes whatever the size: the empty L1 table is a hole.
 func Create(path string, size int64, opts CreateOptions) error {
 	if size < 0 {

@@ -21,6 +21,8 @@ type FlattenOptions struct {
 	BackingFile string
 	// BackingFormat is written as the backing-format header extension.
 	BackingFormat Format
+	// NoSync: WriteFile does not sync the file and its directory entry.
+	NoSync bool
 }
 
 // Flat is a planned qcow2 v3 image holding a source's content. Its layout is
@@ -28,8 +30,9 @@ type FlattenOptions struct {
 // Metadata is computed from the layout; data clusters are read from the
 // source. It is safe for concurrent use if the source is.
 type Flat struct {
-	src Source
-	lay *layout
+	src  Source
+	lay  *layout
+	opts FlattenOptions
 }
 
 // Flatten plans one qcow2 v3 image holding src's content. It reads src's
@@ -51,7 +54,7 @@ func Flatten(ctx context.Context, src Source, opts FlattenOptions) (*Flat, error
 	if err != nil {
 		return nil, err
 	}
-	return &Flat{src: src, lay: lay}, nil
+	return &Flat{src: src, lay: lay, opts: opts}, nil
 }
 
 func (o FlattenOptions) clusterBits() (uint, error) {

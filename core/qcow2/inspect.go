@@ -3,6 +3,7 @@ package qcow2
 import (
 	"context"
 	"io"
+	"math"
 )
 
 // Info describes one qcow2 file, as Inspect found it.
@@ -48,4 +49,35 @@ func Inspect(ra io.ReaderAt, size int64) (*Info, error) {
 		DataClusters: res.DataClusters, ZeroClusters: res.ZeroClusters, CompressedClusters: res.CompressedClusters,
 		Leaks: res.Leaks,
 	}, nil
+}
+
+// ParseHeader reads what the first bytes of a qcow2 file say, with Open's
+// feature policy, without the rest of the file: for vetting an image that
+// arrives as a stream before any of it is stored. Bytes past head read as
+// zeros (so extensions beyond it end the list); table offsets are checked
+// only for alignment and overflow, since the file's size is not known yet.
+func ParseHeader(head []byte) (*Info, error) {
+	if len(head) < v2HeaderLength {
+		return nil, errCorrupt("%d bytes are too short for a qcow2 header", len(head))
+	}
+	h, err := parseReadableHeader(zeroPadded(head), math.MaxInt64/2)
+	if err != nil {
+		return nil, err
+	}
+	return &Info{
+		Version: h.version, ClusterBits: int(h.clusterBits), VirtualSize: h.virtualSize,
+		BackingFile: h.backingFile, BackingFormat: Format(h.backingFormat), CompressionType: h.compressionName(),
+		RefcountBits: 1 << h.refcountOrder, Snapshots: int(h.nbSnapshots),
+	}, nil
+}
+
+// zeroPadded reads head, then zeros.
+type zeroPadded []byte
+
+func (z zeroPadded) ReadAt(p []byte, off int64) (int, error) {
+	clear(p)
+	if off < int64(len(z)) {
+		copy(p, z[off:])
+	}
+	return len(p), nil
 }

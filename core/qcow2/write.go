@@ -119,7 +119,7 @@ func WriteFile(ctx context.Context, path string, src Source, opts FlattenOptions
 }
 
 func (f *Flat) writeFile(ctx context.Context, path string) error {
-	return writeNewFile(path, f.Size(), func(out *os.File) error {
+	return writeNewFile(path, f.Size(), !f.opts.NoSync, func(out *os.File) error {
 		return f.inParallel(ctx, func(p []byte, off int64) error { return writeSparse(out, p, off) })
 	})
 }
@@ -166,7 +166,7 @@ func (f *Flat) inParallel(ctx context.Context, put func(p []byte, off int64) err
 
 // writeNewFile creates path exclusively, lets fill write it, sets its size,
 // and syncs it and its directory. On error it removes what it created.
-func writeNewFile(path string, size int64, fill func(*os.File) error) (err error) {
+func writeNewFile(path string, size int64, sync bool, fill func(*os.File) error) (err error) {
 	out, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if errors.Is(err, fs.ErrExist) {
 		return fmt.Errorf("qcow2: create %s: %w", path, errdefs.ErrExists)
@@ -186,11 +186,16 @@ func writeNewFile(path string, size int64, fill func(*os.File) error) (err error
 	if err := out.Truncate(size); err != nil {
 		return fmt.Errorf("qcow2: %w", err)
 	}
-	if err := out.Sync(); err != nil {
-		return fmt.Errorf("qcow2: sync %s: %w", path, err)
+	if sync {
+		if err := out.Sync(); err != nil {
+			return fmt.Errorf("qcow2: sync %s: %w", path, err)
+		}
 	}
 	if err := out.Close(); err != nil {
 		return fmt.Errorf("qcow2: close %s: %w", path, err)
+	}
+	if !sync {
+		return nil
 	}
 	return syncDir(filepath.Dir(path))
 }

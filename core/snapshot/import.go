@@ -1,9 +1,7 @@
 package snapshot
 
 import (
-	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -183,19 +181,15 @@ type imageVetter struct{}
 // MaxFileSize bounds a standalone image's file size from its header: data
 // clusters for the whole virtual size plus generous room for metadata.
 func (imageVetter) MaxFileSize(head []byte) (int64, error) {
-	if len(head) < 32 || !bytes.Equal(head[:4], qcow2Magic) {
-		return 0, fmt.Errorf("not a qcow2 image: %w", errdefs.ErrCorrupt)
+	h, err := qcow2.ParseHeader(head)
+	if err != nil {
+		return 0, err
 	}
-	if binary.BigEndian.Uint64(head[8:16]) != 0 {
-		return 0, fmt.Errorf("image has a backing file: %w", errdefs.ErrCorrupt)
+	if h.BackingFile != "" {
+		return 0, fmt.Errorf("image has a backing file %q: %w", h.BackingFile, errdefs.ErrCorrupt)
 	}
-	bits := binary.BigEndian.Uint32(head[20:24])
-	virtual := binary.BigEndian.Uint64(head[24:32])
-	if bits < 9 || bits > 21 || virtual > 1<<50 {
-		return 0, fmt.Errorf("implausible qcow2 header: %w", errdefs.ErrCorrupt)
-	}
-	cluster := int64(1) << bits
-	clusters := (int64(virtual) + cluster - 1) / cluster
+	cluster := int64(1) << h.ClusterBits
+	clusters := (h.VirtualSize + cluster - 1) / cluster
 	// Each data cluster costs at most one L2 entry (16 bytes with extended L2)
 	// and one refcount entry (8 bytes at most); then tables, header, slack.
 	return clusters*cluster + clusters*24 + 64*cluster + 16<<20, nil
