@@ -189,26 +189,25 @@ func (rt *Runtime) freezeBox(ctx context.Context, b *Box, req freezeRequest, out
 			frozen = append(frozen, metadata.Layer{ID: id, ParentID: bases[string(d)],
 				Format: string(qcow2.FormatQcow2), VirtualSize: size, FileSize: st.Size(), CreatedAt: time.Now()})
 		}
+		if req.snapshot != "" {
+			if err := os.MkdirAll(rt.lay.snapshotsDir(b.id), 0o755); err != nil {
+				return err
+			}
+			if err := os.Mkdir(snapStaged, 0o755); err != nil {
+				return err
+			}
+			for _, d := range AllDisks() {
+				if err := os.Link(rt.lay.layer(held[d]), filepath.Join(snapStaged, d.FileName())); err != nil {
+					return err
+				}
+			}
+			m.step("snapshot dir")
+		}
+		// Last: a VM's switch cannot be undone (an undo would delete the
+		// overlays it now writes), so only the commit may fail after it.
 		if req.switchDisks != nil && len(overlays) > 0 {
-			if err := req.switchDisks(ctx, overlays); err != nil {
-				return err
-			}
+			return req.switchDisks(ctx, overlays)
 		}
-		if req.snapshot == "" {
-			return nil
-		}
-		if err := os.MkdirAll(rt.lay.snapshotsDir(b.id), 0o755); err != nil {
-			return err
-		}
-		if err := os.Mkdir(snapStaged, 0o755); err != nil {
-			return err
-		}
-		for _, d := range AllDisks() {
-			if err := os.Link(rt.lay.layer(held[d]), filepath.Join(snapStaged, d.FileName())); err != nil {
-				return err
-			}
-		}
-		m.step("snapshot dir")
 		return nil
 	}, func(tx *metadata.Tx) error {
 		for _, l := range frozen {
