@@ -29,11 +29,11 @@ clones/NAME/                cp -r boxes/X clones/NAME makes box NAME, a copy-on-
                             clone of X, at once whatever the size of its disks;
                             copying boxes/X/snapshots/S there clones that snapshot.
                             rsync, file managers and other tools that copy bytes make
-                            a clone too, storing only what differs from X; so does
-                            copying back a box directory that was copied out. A copy
-                            of anything else is refused ("Invalid argument"). Once the
-                            copy is over, clones/NAME is the box, as boxes/NAME;
-                            rmdir clones/NAME removes it, mv renames it.
+                            a clone too, storing only what differs from X. Copying
+                            back a box directory that was copied out restores it. A
+                            copy of anything else is refused ("Invalid argument").
+                            Once the copy is over, clones/NAME is the box, as
+                            boxes/NAME; rmdir clones/NAME removes it, mv renames it.
 log                         recent operations and refusals, newest last.
 
 Errors: "No such file or directory" (no such box or snapshot), "File exists" (name
