@@ -11,12 +11,14 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -53,6 +55,50 @@ func TestRunningBoxInVM(t *testing.T) {
 		if got := l.snapshotNote(x, "s1"); got != "at s1" {
 			t.Fatalf("snapshot s1 holds %q", got)
 		}
+	})
+
+	l.step("a snapshot taken while the guest writes holds a consistent filesystem", func(t *testing.T) {
+		vm := l.vm(x)
+		var last atomic.Int64 // the last write the guest finished
+		last.Store(-1)
+		stop, stopped := make(chan struct{}), make(chan error, 1)
+		go func() {
+			for i := int64(0); ; i++ {
+				select {
+				case <-stop:
+					stopped <- nil
+					return
+				default:
+				}
+				ctx, cancel := context.WithTimeout(l.ctx, 30*time.Second)
+				err := vm.Agent().WriteFile(ctx, runner.DiskContainer, noteFile, fmt.Appendf(nil, "write %d", i))
+				cancel()
+				if err != nil {
+					stopped <- err
+					return
+				}
+				last.Store(i)
+			}
+		}()
+		for last.Load() < 2 {
+			time.Sleep(10 * time.Millisecond)
+		}
+		_, err := x.Snapshots().Create(l.ctx, "busy", snapshot.DefaultSnapshotOptions())
+		close(stop)
+		if werr := <-stopped; werr != nil {
+			t.Fatalf("guest write during the snapshot: %v", werr)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The agent truncates, then writes: a freeze may fall in between.
+		got := l.snapshotNote(x, "busy")
+		var n int64
+		if _, err := fmt.Sscanf(got, "write %d", &n); got != "" && (err != nil || n < 2 || n > last.Load()) {
+			t.Fatalf("snapshot busy holds %q; the guest wrote up to %d", got, last.Load())
+		}
+		t.Logf("the guest wrote %d times; the snapshot holds %q", last.Load()+1, got)
+		l.write(x, "after s1")
 	})
 
 	l.step("restore and removals of a running box are busy and change nothing", func(t *testing.T) {
@@ -554,7 +600,8 @@ func (l *liveHome) digest(v *snapshot.DiskView) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// listing describes every box and snapshot, to compare before and after.
+// listing describes every box and snapshot, and names every file of the
+// home but the database's, to compare before and after.
 func (l *liveHome) listing() string {
 	l.t.Helper()
 	boxes, err := l.rt.ListBoxes(l.ctx)
@@ -562,6 +609,18 @@ func (l *liveHome) listing() string {
 		l.t.Fatal(err)
 	}
 	var out strings.Builder
+	err = filepath.WalkDir(l.dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if rel, _ := filepath.Rel(l.dir, path); rel != "db" && !strings.HasPrefix(rel, "db/") {
+			fmt.Fprintln(&out, rel)
+		}
+		return nil
+	})
+	if err != nil {
+		l.t.Fatal(err)
+	}
 	for _, info := range boxes {
 		fmt.Fprintf(&out, "%s %s\n", info.Name, info.Status)
 		snaps, err := l.box(info.Name).Snapshots().List(l.ctx)
