@@ -160,6 +160,9 @@ func (rt *Runtime) setStatus(ctx context.Context, id string, s State, from ...St
 func (rt *Runtime) freezeRunning(ctx context.Context, b *Box, vm Instance, snapshot string, opts SnapshotOptions, out *SnapshotInfo) error {
 	consistency := Crash
 	if opts.Quiesce {
+		if opts.QuiesceTimeoutSecs < 1 {
+			return fmt.Errorf("quiesce_timeout_secs %d: must be at least 1: %w", opts.QuiesceTimeoutSecs, errdefs.ErrInvalid)
+		}
 		timeout := time.Duration(opts.QuiesceTimeoutSecs) * time.Second
 		qctx, cancel := context.WithTimeout(ctx, timeout)
 		err := vm.Freeze(qctx)
@@ -168,7 +171,12 @@ func (rt *Runtime) freezeRunning(ctx context.Context, b *Box, vm Instance, snaps
 		case err == nil:
 			consistency = Quiesced
 			defer func() {
-				if err := vm.Thaw(context.WithoutCancel(ctx)); err != nil {
+				// The guest gets as long to thaw as it had to freeze: a guest
+				// that stopped answering must not hold the box (its agent
+				// thaws by itself after its freeze hold).
+				tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+				defer cancel()
+				if err := vm.Thaw(tctx); err != nil {
 					rt.log.Error("thaw failed", "box", b.id, "err", err)
 				}
 			}()
