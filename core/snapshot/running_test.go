@@ -218,6 +218,33 @@ func TestRunningBoxInVM(t *testing.T) {
 		}
 	})
 
+	l.step("a guest that stops answering once frozen does not hold the box", func(t *testing.T) {
+		vm := l.vm(x)
+		l.vms.pauseAfterNextSwitch()
+		opts := quiesceFails
+		var info snapshot.SnapshotInfo
+		err := l.within(20*time.Second, "a snapshot whose guest cannot thaw", func() error {
+			var err error
+			info, err = x.Snapshots().Create(l.ctx, "unthawed", opts)
+			return err
+		})
+		l.resume(vm)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.Consistency != snapshot.Quiesced {
+			t.Fatalf("consistency %q, want %q", info.Consistency, snapshot.Quiesced)
+		}
+		l.requireRunning(x, vm)
+		if got := l.snapshotNote(x, "unthawed"); got != "after crash" {
+			t.Fatalf("snapshot unthawed holds %q", got)
+		}
+		l.write(x, "after crash") // the guest thawed
+		if _, err := x.Snapshots().Create(l.ctx, "zero", snapshot.SnapshotOptions{Quiesce: true}); !errors.Is(err, errdefs.ErrInvalid) {
+			t.Fatalf("a quiesce with no time to do it: %v, want ErrInvalid", err)
+		}
+	})
+
 	l.step("a clone quiesces as the box's settings say", func(t *testing.T) {
 		quick := map[string]string{"snapshot.quiesce_timeout_secs": "1", "snapshot.stop_on_quiesce_fail": "false"}
 		l.setSettings(x, quick)
@@ -507,6 +534,20 @@ func (l *liveHome) read(b *snapshot.Box) string {
 	return string(data)
 }
 
+// within runs fn and fails the test if it does not return in time.
+func (l *liveHome) within(d time.Duration, what string, fn func() error) error {
+	l.t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- fn() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(d):
+		l.t.Fatalf("%s hangs", what)
+		return nil
+	}
+}
+
 func (l *liveHome) pause(vm *runner.VM) {
 	l.t.Helper()
 	if err := vm.Pause(l.ctx); err != nil {
@@ -654,6 +695,23 @@ type vmLog struct {
 	started  []*runner.VM
 	byBox    map[string]*runner.VM
 	freezing chan struct{} // closed at the next Freeze, if set
+	pause    bool          // pause the VM right after the next disk switch
+}
+
+// pauseAfterNextSwitch makes the guest stop answering (QMP stop) right
+// after the engine next switches its disks, while it is frozen.
+func (v *vmLog) pauseAfterNextSwitch() {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.pause = true
+}
+
+func (v *vmLog) takePause() bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	p := v.pause
+	v.pause = false
+	return p
 }
 
 // nextFreeze returns a channel closed when the engine next asks a guest to
@@ -683,6 +741,16 @@ type loggedVM struct {
 func (vm loggedVM) Freeze(ctx context.Context) error {
 	vm.log.freezeAsked()
 	return vm.VM.Freeze(ctx)
+}
+
+func (vm loggedVM) SwitchDisks(ctx context.Context, guestOverlay, containerOverlay string) error {
+	if err := vm.VM.SwitchDisks(ctx, guestOverlay, containerOverlay); err != nil {
+		return err
+	}
+	if vm.log.takePause() {
+		return vm.Pause(ctx)
+	}
+	return nil
 }
 
 func (v *vmLog) Start(ctx context.Context, spec snapshot.RunSpec) (snapshot.Instance, error) {
