@@ -319,6 +319,34 @@ func TestRunningBoxInVM(t *testing.T) {
 		if got := l.noteIn(v, false); got != "last" {
 			t.Fatalf("the view opened before the start holds %q", got)
 		}
+	})
+
+	l.step("a VM that dies leaves its box stopped", func(t *testing.T) {
+		vm := l.vm(x)
+		l.write(x, "before the crash")
+		if err := syscall.Kill(vm.PID(), syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		requireExited(t, vm)
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			st, err := x.State(l.ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st == snapshot.Stopped {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the box is %s after its VM died", st)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		l.requireClean() // the guest's fsyncs were QEMU's flushes
+		l.setState(x, snapshot.Running)
+		if got := l.read(x); got != "before the crash" {
+			t.Fatalf("after the crash the guest reads %q", got)
+		}
 		l.setState(x, snapshot.Stopped)
 	})
 
