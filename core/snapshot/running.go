@@ -62,8 +62,17 @@ func (b *Box) start(ctx context.Context) error {
 	if rt.opts.Runner == nil {
 		return fmt.Errorf("no runner configured: %w", errdefs.ErrUnsupported)
 	}
-	if rt.boxes.vm(b.id) != nil {
-		return nil
+	if vm := rt.boxes.vm(b.id); vm != nil {
+		select {
+		case <-vm.Done():
+			// It died and its watchVM waits for the lock we hold: settle
+			// the box here, then boot it again.
+			if err := b.stop(ctx); err != nil {
+				return err
+			}
+		default:
+			return nil
+		}
 	}
 	read := rt.boxes.beginStart(b.id)
 	defer rt.boxes.endStart(b.id)
