@@ -398,7 +398,7 @@ func TestStartWithoutRunnerIsUnsupported(t *testing.T) {
 	}
 }
 
-// step runs one part of the story as a subtest, whose t the home's helpers
+// step runs one part of the story as a subtest, whose t the home's methods
 // use meanwhile; the parts after a failed one would only report its
 // consequences.
 func (l *liveHome) step(name string, fn func(t *testing.T)) {
@@ -638,17 +638,17 @@ func (l *liveHome) noteIn(v *snapshot.DiskView, replay bool) string {
 	if err != nil {
 		l.t.Fatal(err)
 	}
-	runTool(l.t, "qemu-img", "check", "-q", image)
-	runTool(l.t, "qemu-img", "convert", "-O", "raw", image, raw)
+	runCommand(l.t, "qemu-img", "check", "-q", image)
+	runCommand(l.t, "qemu-img", "convert", "-O", "raw", image, raw)
 	if replay {
 		// Exit status 1: errors corrected, here the journal replayed.
 		if out, err := exec.Command("e2fsck", "-fy", raw).CombinedOutput(); err != nil && exitCode(err) != 1 {
 			l.t.Fatalf("e2fsck -fy: %v\n%s", err, out)
 		}
 	} else {
-		runTool(l.t, "e2fsck", "-fn", raw)
+		runCommand(l.t, "e2fsck", "-fn", raw)
 	}
-	return runTool(l.t, "debugfs", "-R", "cat /"+noteFile, raw)
+	return runCommand(l.t, "debugfs", "-R", "cat /"+noteFile, raw)
 }
 
 func exitCode(err error) int {
@@ -843,7 +843,7 @@ func guestAssets(t *testing.T) string {
 	return dir
 }
 
-func runTool(t *testing.T, name string, args ...string) string {
+func runCommand(t *testing.T, name string, args ...string) string {
 	t.Helper()
 	var stderr bytes.Buffer
 	cmd := exec.Command(name, args...)
