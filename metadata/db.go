@@ -72,12 +72,38 @@ func (db *DB) Close() error {
 }
 
 // Update runs fn in one write transaction (BEGIN IMMEDIATE), committing when
-// fn returns nil.
+// fn returns nil. The commit is durable when Update returns.
 func (db *DB) Update(ctx context.Context, fn func(*Tx) error) error {
-	tx, err := db.write.BeginTx(ctx, nil)
+	return db.update(ctx, "FULL", fn)
+}
+
+// UpdateRelaxed is Update without waiting for the disk: a power failure
+// (not a crash of the process) may lose the transaction, never half of it,
+// and the next durable commit makes it durable too. For changes that
+// recovery can undo or redo, such as a mutation's intent record.
+func (db *DB) UpdateRelaxed(ctx context.Context, fn func(*Tx) error) error {
+	return db.update(ctx, "NORMAL", fn)
+}
+
+// update sets the writer connection's synchronous mode for this transaction
+// only: every transaction states its own, so none inherits another's.
+func (db *DB) update(ctx context.Context, synchronous string, fn func(*Tx) error) error {
+	conn, err := db.write.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `PRAGMA synchronous = `+synchronous); err != nil {
+		return fmt.Errorf("synchronous: %w", err)
+	}
+	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
+	return commit(tx, fn)
+}
+
+func commit(tx *sql.Tx, fn func(*Tx) error) error {
 	if err := fn(&Tx{q: tx}); err != nil {
 		_ = tx.Rollback()
 		return err

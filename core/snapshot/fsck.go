@@ -73,6 +73,11 @@ func (rt *Runtime) Fsck(ctx context.Context, repair bool) (*FsckReport, error) {
 		return nil, err
 	}
 
+	healed, err := rt.heal(ctx, repair && rt.exclusive())
+	if err != nil {
+		return nil, err
+	}
+	r.Problems = append(r.Problems, healed...)
 	for _, l := range layers {
 		path := rt.lay.layer(l.ID)
 		parent := ""
@@ -98,12 +103,6 @@ func (rt *Runtime) Fsck(ctx context.Context, repair bool) (*FsckReport, error) {
 			}
 			if rt.boxes.vm(b.ID) == nil {
 				rt.checkImage(ctx, r, rt.lay.active(b.ID, d), backing, cfg.diskSize(d))
-			}
-		}
-		rt.checkBasesLink(r, b.ID, repair)
-		for _, s := range snaps[b.ID] {
-			for _, d := range AllDisks() {
-				rt.checkLink(r, rt.lay.snapshotFile(b.ID, s.Name, d), s.Layers[string(d)], repair)
 			}
 		}
 	}

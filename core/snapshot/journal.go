@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/boxlite-ai/boxlitefs/core/errdefs"
@@ -134,7 +135,9 @@ func (m *mutation) runUnjournaled(ctx context.Context, prepare func(m *mutation)
 
 func (m *mutation) begin(ctx context.Context, lock *lockRequest) error {
 	plan := m.plan
-	return m.rt.db.Update(ctx, func(tx *metadata.Tx) error {
+	// Relaxed: if a power failure loses this record, it also loses the
+	// status change, and what prepare made is swept as orphans.
+	return m.rt.db.UpdateRelaxed(ctx, func(tx *metadata.Tx) error {
 		if lock != nil {
 			prev, err := m.rt.takeBox(ctx, tx, *lock, m.kind)
 			if err != nil {
@@ -200,7 +203,7 @@ func (m *mutation) undo(cause error) error {
 		m.rt.log.Error("undo failed; recovery will retry", "kind", m.kind, "err", err)
 		return cause
 	}
-	if err := m.rt.db.Update(ctx, func(tx *metadata.Tx) error {
+	if err := m.rt.db.UpdateRelaxed(ctx, func(tx *metadata.Tx) error {
 		if err := releaseBox(ctx, tx, m.plan); err != nil {
 			return err
 		}
@@ -216,7 +219,8 @@ func (m *mutation) finish(ctx context.Context) error {
 		return err
 	}
 	m.step("finished")
-	return m.rt.db.Update(ctx, func(tx *metadata.Tx) error {
+	// Relaxed: if lost, recovery finishes the files again (idempotent).
+	return m.rt.db.UpdateRelaxed(ctx, func(tx *metadata.Tx) error {
 		if err := releaseBox(ctx, tx, m.plan); err != nil {
 			return err
 		}
@@ -256,15 +260,15 @@ func undoFiles(home string, p plan) error {
 }
 
 // finishFiles completes a committed plan. Idempotent: a rename whose source
-// is gone was done already.
+// is gone was done already. Nothing here is synced: the new names are of
+// files recovery can make again from the database (see heal.go), and what
+// is removed is swept as an orphan if a power failure brings it back.
 func finishFiles(home string, p plan, step func(string)) error {
-	dirs := map[string]bool{}
 	for _, r := range p.Renames {
 		from, to := filepath.Join(home, r.From), filepath.Join(home, r.To)
 		if err := os.Rename(from, to); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("finish: %w", err)
 		}
-		dirs[filepath.Dir(to)] = true
 		step("renamed " + filepath.Base(r.To))
 	}
 	for _, rel := range p.Removes {
@@ -272,7 +276,6 @@ func finishFiles(home string, p plan, step func(string)) error {
 		if err := os.RemoveAll(path); err != nil {
 			return fmt.Errorf("finish: %w", err)
 		}
-		dirs[filepath.Dir(path)] = true
 		step("removed " + filepath.Base(rel))
 	}
 	for _, rel := range p.ReadOnly {
@@ -280,18 +283,27 @@ func finishFiles(home string, p plan, step func(string)) error {
 			return fmt.Errorf("finish: %w", err)
 		}
 	}
-	for d := range dirs {
-		syncDir(d)
-	}
 	return nil
 }
 
-// syncCreated makes the created files' directory entries durable before the
-// commit refers to them.
+// syncCreated makes durable, before the commit refers to them, the new
+// files that hold data: frozen layers in bases/ (a frozen active file's data
+// too). Everything else a mutation creates (box directories, empty overlays,
+// snapshot directories and their links) recovery makes again from the
+// database if a power failure loses it (see heal.go).
 func (m *mutation) syncCreated() error {
 	dirs := map[string]bool{}
+	bases := m.rt.lay.rel(m.rt.lay.bases()) + string(filepath.Separator)
 	for _, rel := range m.plan.Created {
-		dirs[filepath.Dir(m.abs(rel))] = true
+		if !strings.HasPrefix(rel, bases) {
+			continue
+		}
+		path := m.abs(rel)
+		if err := syncFile(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		dirs[filepath.Dir(path)] = true
+		dirs[m.rt.lay.bases()] = true // a new shard directory's own entry
 	}
 	for d := range dirs {
 		if err := syncDirErr(d); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -299,6 +311,15 @@ func (m *mutation) syncCreated() error {
 		}
 	}
 	return nil
+}
+
+func syncFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
 }
 
 func syncDir(dir string) { _ = syncDirErr(dir) }

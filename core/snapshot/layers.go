@@ -121,7 +121,9 @@ func (rt *Runtime) heldByPins(dead []metadata.Layer) map[string]bool {
 // createOverlay makes an empty qcow2 at path on top of layer base (none when
 // base is ""), with the given virtual size.
 func (rt *Runtime) createOverlay(path, base string, size int64) error {
-	opts := qcow2.CreateOptions{}
+	// Not synced: an empty overlay is a function of its base and size, and
+	// recovery makes it again if a power failure loses it (heal.go).
+	opts := qcow2.CreateOptions{NoSync: true}
 	if base != "" {
 		opts.BackingFile = backingName(base)
 		opts.BackingFormat = qcow2.FormatQcow2

@@ -86,6 +86,11 @@ func (rt *Runtime) recover(ctx context.Context, exclusive bool) ([]Problem, erro
 		return found, err
 	}
 	found = append(found, reset...)
+	healed, err := rt.heal(ctx, true)
+	if err != nil {
+		return found, err
+	}
+	found = append(found, healed...)
 	orphans, err := rt.sweep(ctx, true)
 	if err != nil {
 		return found, err
