@@ -69,7 +69,7 @@ func (b *Box) freezeCurrent(ctx context.Context) error {
 		return err
 	}
 	for _, d := range AllDisks() {
-		_, empty, err := diskShape(rt.lay.active(b.id, d))
+		_, empty, err := rt.activeShape(rt.lay.active(b.id, d))
 		if err != nil {
 			return err
 		}
@@ -95,18 +95,19 @@ func (rt *Runtime) cloneFrom(ctx context.Context, name string, src *sourceState,
 		if err := rt.makeBoxDir(id); err != nil {
 			return err
 		}
-		for _, d := range AllDisks() {
-			if opts.COW {
+		if opts.COW {
+			for _, d := range AllDisks() {
 				bases[d] = src.layers[d]
-				if err := rt.createOverlay(rt.lay.active(id, d), src.layers[d], src.sizes[d]); err != nil {
-					return err
-				}
-			} else if err := rt.copyLayer(ctx, src.layers[d], rt.lay.active(id, d)); err != nil {
-				return err
 			}
-			m.step("disk " + string(d))
 		}
-		return nil
+		err := eachDisk(func(d Disk) error {
+			if opts.COW {
+				return rt.createOverlay(rt.lay.active(id, d), src.layers[d], src.sizes[d])
+			}
+			return rt.copyLayer(ctx, src.layers[d], rt.lay.active(id, d))
+		})
+		m.step("disks")
+		return err
 	}, func(tx *metadata.Tx) error {
 		return rt.insertBox(ctx, tx, id, name, cfg, bases)
 	})

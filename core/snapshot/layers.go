@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
+	"time"
 
 	"github.com/boxlite-ai/boxlitefs/core/qcow2"
 	"github.com/boxlite-ai/boxlitefs/metadata"
@@ -22,9 +24,67 @@ import (
 type layerSet struct {
 	mu   sync.Mutex
 	pins map[string]int
+
+	freshMu sync.Mutex
+	fresh   map[int64]freshOverlay // by inode: empty overlays this process made
 }
 
-func newLayerSet() *layerSet { return &layerSet{pins: map[string]int{}} }
+// freshOverlay identifies an empty overlay as made: a file with its inode
+// whose size and modification time are still the same was not written
+// since (a rename into place keeps both).
+type freshOverlay struct {
+	size    int64
+	mtime   time.Time
+	virtual int64
+}
+
+// maxFresh bounds the memory of made overlays; forgetting one only costs a
+// parse of its tables.
+const maxFresh = 4096
+
+func newLayerSet() *layerSet {
+	return &layerSet{pins: map[string]int{}, fresh: map[int64]freshOverlay{}}
+}
+
+func (s *layerSet) noteFresh(path string, virtual int64) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return
+	}
+	s.freshMu.Lock()
+	defer s.freshMu.Unlock()
+	if len(s.fresh) >= maxFresh {
+		clear(s.fresh)
+	}
+	s.fresh[inode(st)] = freshOverlay{size: st.Size(), mtime: st.ModTime(), virtual: virtual}
+}
+
+// isFresh reports whether path is still an empty overlay this process made,
+// and its virtual size.
+func (s *layerSet) isFresh(path string) (int64, bool) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return 0, false
+	}
+	s.freshMu.Lock()
+	defer s.freshMu.Unlock()
+	f, ok := s.fresh[inode(st)]
+	if !ok {
+		return 0, false
+	}
+	if st.Size() != f.size || !st.ModTime().Equal(f.mtime) {
+		delete(s.fresh, inode(st))
+		return 0, false
+	}
+	return f.virtual, true
+}
+
+func inode(st os.FileInfo) int64 {
+	if sys, ok := st.Sys().(*syscall.Stat_t); ok {
+		return int64(sys.Ino)
+	}
+	return -1
+}
 
 // pinned runs lookup under the collector's lock and pins the layer ids it
 // returns, so that no collection can delete them until unpin.
@@ -71,6 +131,18 @@ func (rt *Runtime) unpin(ids []string) {
 func (rt *Runtime) collect(ctx context.Context) error {
 	rt.layers.mu.Lock()
 	defer rt.layers.mu.Unlock()
+	// Most calls find nothing to do: look first without a write transaction.
+	var any bool
+	if err := rt.db.View(ctx, func(tx *metadata.Tx) error {
+		dead, err := tx.DeadLayers(ctx)
+		held := rt.heldByPins(dead)
+		for _, l := range dead {
+			any = any || !held[l.ID]
+		}
+		return err
+	}); err != nil || !any {
+		return err
+	}
 	var gone []string
 	err := rt.db.Update(ctx, func(tx *metadata.Tx) error {
 		gone = gone[:0]
@@ -118,9 +190,30 @@ func (rt *Runtime) heldByPins(dead []metadata.Layer) map[string]bool {
 	return held
 }
 
+// eachDisk runs fn for both disks at once: their files are independent, and
+// file creation waits on the filesystem more than on the CPU.
+func eachDisk(fn func(d Disk) error) error {
+	disks := AllDisks()
+	errs := make([]error, len(disks))
+	var wg sync.WaitGroup
+	for i, d := range disks {
+		wg.Go(func() { errs[i] = fn(d) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
 // createOverlay makes an empty qcow2 at path on top of layer base (none when
 // base is ""), with the given virtual size.
 func (rt *Runtime) createOverlay(path, base string, size int64) error {
+	if err := rt.writeOverlay(path, base, size); err != nil {
+		return err
+	}
+	rt.layers.noteFresh(path, size)
+	return nil
+}
+
+func (rt *Runtime) writeOverlay(path, base string, size int64) error {
 	// Not synced: an empty overlay is a function of its base and size, and
 	// recovery makes it again if a power failure loses it (heal.go).
 	opts := qcow2.CreateOptions{NoSync: true}
@@ -149,6 +242,16 @@ func (rt *Runtime) linkLayer(src, id string) error {
 // openPolicy lets the qcow2 reader follow backing files inside the home only.
 func (rt *Runtime) openPolicy() qcow2.OpenOptions {
 	return qcow2.OpenOptions{AllowBacking: qcow2.AllowUnder(rt.home)}
+}
+
+// activeShape is diskShape for an active file, answered from memory when
+// the file is an overlay this process made and nothing changed it since
+// (the common case for clones and snapshots in a row).
+func (rt *Runtime) activeShape(path string) (size int64, empty bool, err error) {
+	if size, ok := rt.layers.isFresh(path); ok {
+		return size, true, nil
+	}
+	return diskShape(path)
 }
 
 // diskShape reads what the engine needs to know about an active file: its

@@ -162,7 +162,7 @@ func (rt *Runtime) freezeBox(ctx context.Context, b *Box, req freezeRequest, out
 			size, empty := cfg.diskSize(d), false
 			if req.switchDisks == nil {
 				var err error
-				if size, empty, err = diskShape(active); err != nil {
+				if size, empty, err = rt.activeShape(active); err != nil {
 					return err
 				}
 			}
