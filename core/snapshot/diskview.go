@@ -71,6 +71,7 @@ func (rt *Runtime) viewOf(ctx context.Context, src *sourceState, d Disk) (*DiskV
 		img.Close()
 		return nil, fmt.Errorf("flatten %s: %w", d, err)
 	}
+	rt.sizes.remember(src.top[d], src.box.ID, src.snapshot, d, flat.Size())
 	return &DiskView{
 		rt:   rt,
 		ref:  DiskRef{BoxID: src.box.ID, Snapshot: src.snapshot, Disk: d, Layer: layer},

@@ -41,6 +41,7 @@ type Runtime struct {
 	boxes   *boxRegistry
 	events  *broker
 	targets *targetSet
+	sizes   *sizeCache
 
 	recovered []Problem // what Open repaired
 
@@ -67,6 +68,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Runtime, error) {
 		boxes:   newBoxRegistry(),
 		events:  newBroker(),
 		targets: newTargetSet(),
+		sizes:   newSizeCache(),
 	}
 	for _, d := range []string{filepath.Dir(rt.lay.db()), rt.lay.owners(), rt.lay.boxes(), rt.lay.bases(), rt.lay.tmp()} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
