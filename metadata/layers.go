@@ -3,6 +3,7 @@ package metadata
 import (
 	"context"
 	"database/sql"
+	"strings"
 	"time"
 )
 
@@ -138,4 +139,55 @@ func childrenFirst(layers []Layer) []Layer {
 		}
 	}
 	return out
+}
+
+// Merge is a pair of layers that can become one: Lower is held by nothing
+// but its only child Upper (no box, snapshot or base image names it).
+type Merge struct {
+	Lower, Upper Layer
+}
+
+// Merges lists the layers that can be merged into their only child.
+func (tx *Tx) Merges(ctx context.Context) ([]Merge, error) {
+	rows, err := tx.q.QueryContext(ctx, `
+		SELECT `+prefixed("l")+`, `+prefixed("c")+`
+		FROM layer l JOIN layer c ON c.parent_id = l.id
+		WHERE l.id NOT IN (SELECT base_layer_id FROM box_disk WHERE base_layer_id IS NOT NULL)
+		  AND l.id NOT IN (SELECT layer_id FROM snapshot_layer)
+		  AND l.id NOT IN (SELECT layer_id FROM base_image)
+		  AND (SELECT count(*) FROM layer k WHERE k.parent_id = l.id) = 1
+		ORDER BY l.created_at, l.id`)
+	if err != nil {
+		return nil, mapErr(err, "list merges")
+	}
+	defer rows.Close()
+	var out []Merge
+	for rows.Next() {
+		var m Merge
+		var lp, cp sql.NullString
+		var lc, cc int64
+		if err := rows.Scan(&m.Lower.ID, &lp, &m.Lower.Format, &m.Lower.VirtualSize, &m.Lower.FileSize, &lc,
+			&m.Upper.ID, &cp, &m.Upper.Format, &m.Upper.VirtualSize, &m.Upper.FileSize, &cc); err != nil {
+			return nil, mapErr(err, "list merges")
+		}
+		m.Lower.ParentID, m.Upper.ParentID = lp.String, cp.String
+		m.Lower.CreatedAt, m.Upper.CreatedAt = time.Unix(lc, 0).UTC(), time.Unix(cc, 0).UTC()
+		out = append(out, m)
+	}
+	return out, mapErr(rows.Err(), "list merges")
+}
+
+func prefixed(alias string) string {
+	cols := strings.Split(layerColumns, ", ")
+	for i, c := range cols {
+		cols[i] = alias + "." + c
+	}
+	return strings.Join(cols, ", ")
+}
+
+// Rebase records that layer id's file now backs onto parent ("" for none)
+// and has a new size on disk.
+func (tx *Tx) Rebase(ctx context.Context, id, parent string, fileSize int64) error {
+	return tx.exec1(ctx, "rebase layer "+id,
+		`UPDATE layer SET parent_id = ?, file_size = ? WHERE id = ?`, nullString(parent), fileSize, id)
 }

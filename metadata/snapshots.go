@@ -144,3 +144,28 @@ func (tx *Tx) SetSnapshotDir(ctx context.Context, id, dir string) error {
 func (tx *Tx) DeleteSnapshot(ctx context.Context, id string) error {
 	return tx.exec1(ctx, "delete snapshot "+id, `DELETE FROM box_snapshot WHERE id = ?`, id)
 }
+
+// LayerLink is where a snapshot directory links a layer's file.
+type LayerLink struct {
+	BoxID, Snapshot, Disk string
+}
+
+// LinksOf lists the snapshot disks a layer holds.
+func (tx *Tx) LinksOf(ctx context.Context, layerID string) ([]LayerLink, error) {
+	rows, err := tx.q.QueryContext(ctx,
+		`SELECT s.box_id, s.name, l.disk FROM snapshot_layer l JOIN box_snapshot s ON s.id = l.snapshot_id
+		 WHERE l.layer_id = ?`, layerID)
+	if err != nil {
+		return nil, mapErr(err, "links of "+layerID)
+	}
+	defer rows.Close()
+	var out []LayerLink
+	for rows.Next() {
+		var k LayerLink
+		if err := rows.Scan(&k.BoxID, &k.Snapshot, &k.Disk); err != nil {
+			return nil, mapErr(err, "links of "+layerID)
+		}
+		out = append(out, k)
+	}
+	return out, mapErr(rows.Err(), "links of "+layerID)
+}

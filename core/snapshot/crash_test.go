@@ -167,7 +167,9 @@ func crashChild() int {
 		return 3
 	}
 	var steps atomic.Int64
-	opts := Options{Runner: &fakeRunner{}, FailPoint: func(step string) {
+	// Merges run only when a mutation asks: a background pass would make
+	// the step count depend on timing.
+	opts := Options{Runner: &fakeRunner{}, ManualCompaction: true, FailPoint: func(step string) {
 		if n := steps.Add(1); n == int64(k) {
 			fmt.Fprintf(os.Stderr, "step %d %q\n", n, step)
 			_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
@@ -180,7 +182,7 @@ func crashChild() int {
 		return 3
 	}
 	defer rt.Close()
-	for _, m := range crashMutations() {
+	for _, m := range append(crashMutations(), mergeMutation()) {
 		if m.name == name {
 			if err := m.run(ctx, rt, os.Getenv(envCrashInputs)); err != nil {
 				fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)

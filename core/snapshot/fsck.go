@@ -35,6 +35,8 @@ func (r *FsckReport) Clean() bool {
 // nothing holds. With repair it fixes what can be fixed without losing data:
 // orphans, dead layers, missing snapshot links, stale statuses.
 func (rt *Runtime) Fsck(ctx context.Context, repair bool) (*FsckReport, error) {
+	rt.compactMu.Lock() // a merge in flight is not a problem to report
+	defer rt.compactMu.Unlock()
 	r := &FsckReport{Recovered: rt.recovered}
 	problem := func(path, format string, args ...any) {
 		r.Problems = append(r.Problems, Problem{Path: path, What: fmt.Sprintf(format, args...)})

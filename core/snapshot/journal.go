@@ -39,6 +39,7 @@ type plan struct {
 	Renames    []rename `json:"renames,omitempty"`   // after commit
 	Removes    []string `json:"removes,omitempty"`   // after commit
 	ReadOnly   []string `json:"read_only,omitempty"` // made read-only after commit (new frozen layers)
+	Relinks    []rename `json:"relinks,omitempty"`   // after the renames: To becomes a hard link of From
 }
 
 type rename struct {
@@ -107,7 +108,7 @@ func (rt *Runtime) mutate(ctx context.Context, kind string, p plan, lock *lockRe
 // no journal row (one database commit instead of three: clones are fast).
 func (m *mutation) createsOnly() bool {
 	p := m.plan
-	return len(p.Renames) == 0 && len(p.Removes) == 0 && len(p.ReadOnly) == 0
+	return len(p.Renames) == 0 && len(p.Removes) == 0 && len(p.ReadOnly) == 0 && len(p.Relinks) == 0
 }
 
 func (m *mutation) runUnjournaled(ctx context.Context, prepare func(m *mutation) error, commit func(tx *metadata.Tx) error) error {
@@ -270,6 +271,18 @@ func finishFiles(home string, p plan, step func(string)) error {
 			return fmt.Errorf("finish: %w", err)
 		}
 		step("renamed " + filepath.Base(r.To))
+	}
+	for _, r := range p.Relinks {
+		from, to := filepath.Join(home, r.From), filepath.Join(home, r.To)
+		tmp := to + ".relink"
+		_ = os.Remove(tmp)
+		if err := os.Link(from, tmp); err != nil {
+			return fmt.Errorf("finish: %w", err)
+		}
+		if err := os.Rename(tmp, to); err != nil {
+			return fmt.Errorf("finish: %w", err)
+		}
+		step("relinked " + filepath.Base(r.To))
 	}
 	for _, rel := range p.Removes {
 		path := filepath.Join(home, rel)

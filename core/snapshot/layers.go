@@ -129,6 +129,7 @@ func (rt *Runtime) unpin(ids []string) {
 // parents, in one transaction), then files. A crash in between leaves files
 // without rows, which recovery removes.
 func (rt *Runtime) collect(ctx context.Context) error {
+	rt.kickCompactor() // whatever a holder let go of may now merge
 	rt.layers.mu.Lock()
 	defer rt.layers.mu.Unlock()
 	// Most calls find nothing to do: look first without a write transaction.

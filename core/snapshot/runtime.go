@@ -26,22 +26,27 @@ type Options struct {
 	// FailPoint, for crash tests, is called at every step of every mutation
 	// with "kind:step".
 	FailPoint func(step string)
+	// ManualCompaction: layers are merged only when Compact is called, not
+	// in the background.
+	ManualCompaction bool
 }
 
 // Runtime is an open home.
 type Runtime struct {
-	home    string
-	lay     layout
-	db      *metadata.DB
-	log     *slog.Logger
-	opts    Options
-	owner   string     // this instance's id in journal rows
-	locks   []*os.File // the home lock (shared) and this owner's lock
-	layers  *layerSet
-	boxes   *boxRegistry
-	events  *broker
-	targets *targetSet
-	sizes   *sizeCache
+	home      string
+	lay       layout
+	db        *metadata.DB
+	log       *slog.Logger
+	opts      Options
+	owner     string     // this instance's id in journal rows
+	locks     []*os.File // the home lock (shared) and this owner's lock
+	layers    *layerSet
+	boxes     *boxRegistry
+	events    *broker
+	targets   *targetSet
+	sizes     *sizeCache
+	compactor *compactor
+	compactMu sync.Mutex
 
 	recovered []Problem // what Open repaired
 
@@ -95,6 +100,10 @@ func Open(ctx context.Context, dir string, opts Options) (*Runtime, error) {
 			return nil, err
 		}
 	}
+	if !opts.ManualCompaction {
+		rt.startCompactor()
+		rt.kickCompactor() // what a previous process left mergeable
+	}
 	return rt, nil
 }
 
@@ -142,6 +151,7 @@ func (rt *Runtime) Close() error {
 	var errs []error
 	rt.closeOnce.Do(func() {
 		errs = append(errs, rt.stopAll(context.Background()))
+		rt.stopCompactor()
 		rt.events.close()
 		if rt.db != nil {
 			errs = append(errs, rt.db.Close())
