@@ -35,15 +35,21 @@ func (rt *Runtime) Compact(ctx context.Context) (int, error) {
 	tried := map[string]bool{}
 	for {
 		var merges []metadata.Merge
+		busy := map[string]bool{}
 		if err := rt.db.View(ctx, func(tx *metadata.Tx) error {
 			var err error
-			merges, err = tx.Merges(ctx)
-			return err
+			if merges, err = tx.Merges(ctx); err != nil {
+				return err
+			}
+			return rt.runningChains(ctx, tx, busy)
 		}); err != nil {
 			return merged, err
 		}
 		var next *metadata.Merge
 		for i := range merges {
+			if busy[merges[i].Upper.ID] {
+				continue // a running VM has this chain open; merge after it stops
+			}
 			if !tried[merges[i].Lower.ID] {
 				next = &merges[i]
 				break
@@ -134,6 +140,28 @@ func (rt *Runtime) merge(ctx context.Context, m metadata.Merge) error {
 		}
 		return tx.DeleteLayer(ctx, lower.ID)
 	})
+}
+
+// runningChains adds to busy every layer in the chains of boxes running in
+// this process: QEMU holds those files open and may reopen them by name.
+func (rt *Runtime) runningChains(ctx context.Context, tx *metadata.Tx, busy map[string]bool) error {
+	for id := range rt.boxes.vms() {
+		disks, err := tx.BoxDisks(ctx, id)
+		if err != nil {
+			return err
+		}
+		for _, layer := range disks {
+			for layer != "" && !busy[layer] {
+				busy[layer] = true
+				l, err := tx.Layer(ctx, layer)
+				if err != nil {
+					return err
+				}
+				layer = l.ParentID
+			}
+		}
+	}
+	return nil
 }
 
 // linksOf lists the snapshot-directory hard links of a layer's file.

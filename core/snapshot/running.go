@@ -134,6 +134,7 @@ func (b *Box) stop(ctx context.Context) error {
 		err = errors.Join(err, serr)
 	}
 	rt.publish(BoxChanged, b.id)
+	rt.kickCompactor() // merges its VM held back
 	return err
 }
 
