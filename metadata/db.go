@@ -21,8 +21,9 @@ import (
 // serialize in SQLite anyway, and queueing in Go is cheaper than busy-waiting);
 // reads use a pool and never wait for writers (WAL).
 type DB struct {
-	write *sql.DB
-	read  *sql.DB
+	write     *sql.DB
+	read      *sql.DB
+	committer *committer
 }
 
 // Open opens (creating if needed) the database at path and migrates it to
@@ -45,6 +46,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	}
 	read.SetMaxOpenConns(8)
 	db.read = read
+	db.startCommitter()
 	return db, nil
 }
 
@@ -63,6 +65,7 @@ func dsn(path, txlock string) string {
 
 // Close closes the database.
 func (db *DB) Close() error {
+	db.stopCommitter()
 	var errs []error
 	if db.read != nil {
 		errs = append(errs, db.read.Close())
@@ -71,10 +74,11 @@ func (db *DB) Close() error {
 	return errors.Join(errs...)
 }
 
-// Update runs fn in one write transaction (BEGIN IMMEDIATE), committing when
-// fn returns nil. The commit is durable when Update returns.
+// Update runs fn in a write transaction, committing its changes when fn
+// returns nil, and undoing them when it returns an error. The commit is
+// durable when Update returns; concurrent Updates share it (groupcommit.go).
 func (db *DB) Update(ctx context.Context, fn func(*Tx) error) error {
-	return db.update(ctx, "FULL", fn)
+	return db.enqueue(ctx, fn)
 }
 
 // UpdateRelaxed is Update without waiting for the disk: a power failure

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/boxlite-ai/boxlitefs/core/errdefs"
+
 	"github.com/boxlite-ai/boxlitefs/core/qcow2"
 	"github.com/boxlite-ai/boxlitefs/metadata"
 )
@@ -57,12 +59,15 @@ func (b *Box) freezeCurrent(ctx context.Context) error {
 		}
 		return rt.freezeRunning(ctx, b, vm, "", settings.Snapshot, nil)
 	}
-	if _, err := b.requireStatus(ctx, Stopped); err != nil {
-		return err
-	}
 	var bases map[string]string
 	if err := rt.db.View(ctx, func(tx *metadata.Tx) error {
-		var err error
+		row, err := tx.BoxByID(ctx, b.id)
+		if err != nil {
+			return err
+		}
+		if State(row.Status) != Stopped {
+			return fmt.Errorf("box %s is %s: %w", row.Name, row.Status, errdefs.ErrBusy)
+		}
 		bases, err = tx.BoxDisks(ctx, b.id)
 		return err
 	}); err != nil {

@@ -24,6 +24,9 @@ import (
 type layerSet struct {
 	mu   sync.Mutex
 	pins map[string]int
+	// heldDead: the last collection left dead layers that pins held, so
+	// an unpin may free them.
+	heldDead bool
 
 	freshMu sync.Mutex
 	fresh   map[int64]freshOverlay // by inode: empty overlays this process made
@@ -119,7 +122,11 @@ func (rt *Runtime) unpin(ids []string) {
 			delete(rt.layers.pins, id)
 		}
 	}
+	pending := rt.layers.heldDead
 	rt.layers.mu.Unlock()
+	if !pending {
+		return // the last collection deleted everything it could
+	}
 	if err := rt.collect(context.Background()); err != nil {
 		rt.log.Error("collect layers", "err", err)
 	}
@@ -137,8 +144,10 @@ func (rt *Runtime) collect(ctx context.Context) error {
 	if err := rt.db.View(ctx, func(tx *metadata.Tx) error {
 		dead, err := tx.DeadLayers(ctx)
 		held := rt.heldByPins(dead)
+		rt.layers.heldDead = false
 		for _, l := range dead {
 			any = any || !held[l.ID]
+			rt.layers.heldDead = rt.layers.heldDead || held[l.ID]
 		}
 		return err
 	}); err != nil || !any {
