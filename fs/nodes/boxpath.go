@@ -67,12 +67,7 @@ func boxFileAt(ctx context.Context, e *env, boxID, rel string) (boxFile, bool) {
 // size is the file's size now.
 func (f boxFile) size(ctx context.Context, e *env) (int64, error) {
 	if f.disk != nil {
-		v, err := f.disk.state.openDisk(ctx, e, f.disk.disk)
-		if err != nil {
-			return 0, err
-		}
-		defer v.Close()
-		return v.Size(), nil
+		return f.disk.state.diskSize(ctx, e, f.disk.disk)
 	}
 	data, err := f.content(ctx)
 	return int64(len(data)), err

@@ -47,7 +47,8 @@ func (n *diskFile) stable() fs.StableAttr {
 func (n *diskFile) writable() bool { return n.state.snapID == "" }
 
 // Getattr reports the exact size of the standalone image: an open file's
-// view, or else a view of the disk as it is now.
+// view (fstat), or else the engine's size of the disk, which does not
+// capture a running box: only open does.
 func (n *diskFile) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
 	mode := uint32(modeReadOnly)
 	if n.writable() {
@@ -57,12 +58,11 @@ func (n *diskFile) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.Attr
 	if _, ok := handleAttr(ctx, fh, out); ok {
 		return 0
 	}
-	view, err := n.state.openDisk(ctx, n.env, n.disk)
+	size, err := n.state.diskSize(ctx, n.env, n.disk)
 	if err != nil {
 		return n.env.done("stat", n.Path(nil), err)
 	}
-	defer view.Close()
-	setSize(&out.Attr, uint64(view.Size()))
+	setSize(&out.Attr, uint64(size))
 	return 0
 }
 

@@ -55,6 +55,20 @@ func (s state) resolve(ctx context.Context, e *env) (*snapshot.Box, string, erro
 	return box, info.Name, err
 }
 
+// diskSize is the size of disk d of this state as a standalone image, for
+// stat: it never opens a view, which on a running box would capture it
+// (each capture adds two layers).
+func (s state) diskSize(ctx context.Context, e *env, d snapshot.Disk) (int64, error) {
+	box, name, err := s.resolve(ctx, e)
+	if err != nil {
+		return 0, err
+	}
+	if name == "" {
+		return box.DiskSize(ctx, d)
+	}
+	return box.Snapshots().DiskSize(ctx, name, d)
+}
+
 // openDisk opens a point-in-time view of disk d of this state.
 func (s state) openDisk(ctx context.Context, e *env, d snapshot.Disk) (*snapshot.DiskView, error) {
 	box, name, err := s.resolve(ctx, e)

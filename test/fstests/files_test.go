@@ -9,7 +9,7 @@ import (
 )
 
 // TestReaderKeepsItsView: a disk file open before a restore reads the state
-// as of its open to the end (SPEC 2.2).
+// as of its open to the end, and fstat gives that state's size (SPEC 2.2).
 func TestReaderKeepsItsView(t *testing.T) {
 	m := newMount(t)
 	m.ok("mkdir boxes/x && mkdir boxes/x/snapshots/v1")
@@ -22,12 +22,18 @@ env = os.environ
 f = open("boxes/x/disk.qcow2", "rb", buffering=0)
 head = f.read(65536)
 subprocess.run(["bash", "-c", "echo v1 > boxes/x/restore"], check=True)
+size = os.fstat(f.fileno()).st_size
 rest = f.read()
 f.close()
+assert size == len(head + rest), f"fstat of the open file says {size}, its view has {len(head + rest)} bytes"
 with open(env["T"] + "/during.qcow2", "wb") as out:
     out.write(head + rest)
 EOF`)
 	m.ok("cmp $T/before.qcow2 $T/during.qcow2")
+	// Once closed, stat gives the size of the disk as it is now: v1's.
+	if a, b := m.ok("stat -c %s boxes/x/disk.qcow2"), m.ok("stat -c %s boxes/x/snapshots/v1/disk.qcow2"); a != b {
+		t.Fatalf("after the restore the disk file is %s bytes, v1's disk %s", a, b)
+	}
 	if r := m.sh("qemu-img compare $T/before.qcow2 boxes/x/disk.qcow2"); r.code != 1 {
 		t.Fatalf("after the restore the disk should be v1's: exit %d: %s", r.code, r.out)
 	}

@@ -29,6 +29,13 @@ func TestRunningBox(t *testing.T) {
 	if got := m.ok("cat boxes/x/state"); got != "running\n" {
 		t.Fatalf("state = %q", got)
 	}
+	// stat never captures a running box: only open does (each capture adds
+	// a layer per disk).
+	layers := m.ok("find $H/bases -type f | sort")
+	m.ok("stat boxes/x/disk.qcow2 boxes/x/guest-rootfs.qcow2 && ls -l boxes/x >/dev/null && stat boxes/x/disk.qcow2")
+	if after := m.ok("find $H/bases -type f | sort"); after != layers {
+		t.Fatalf("stat of a running box's disks made layers:\nbefore:\n%safter:\n%s", layers, after)
+	}
 	m.refused("rmdir boxes/x", "rmdir: failed to remove 'boxes/x': Device or resource busy")
 	m.refused("echo v1 > boxes/x/restore", "Device or resource busy")
 	m.refused("rmdir boxes/x/snapshots/v1", "Device or resource busy")
