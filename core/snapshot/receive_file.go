@@ -29,7 +29,8 @@ type Incoming struct {
 
 	mu      sync.Mutex
 	small   bytes.Buffer // small files
-	cmp     *DiskView    // the source disk, when known
+	cmp     *DiskView    // the source disk, when known, opened by the first write
+	opened  bool         // whether the first write looked for cmp
 	f       *os.File     // staged bytes, once they differ from cmp (or no cmp)
 	written int64        // bytes received in order (compared or staged)
 	size    int64
@@ -48,12 +49,23 @@ func (ct *CloneTarget) Create(ctx context.Context, rel string) (*Incoming, error
 	if !ok {
 		return nil, ct.refuseLocked(rel)
 	}
-	in := &Incoming{ct: ct, rel: rel, role: role}
-	if role.kind == kindDisk {
-		in.cmp = ct.comparisonLocked(ctx, role)
-	}
 	ct.setFileLocked(rel, 0)
-	return in, nil
+	return &Incoming{ct: ct, rel: rel, role: role}, nil
+}
+
+// comparison opens, at the first write, the source's disk that the bytes
+// are compared with. Not at Create: cp creates each disk file and then
+// copies it by reference, which needs no view (opening one reads the
+// chain's tables, and on a running source captures it).
+func (in *Incoming) comparison() {
+	if in.opened {
+		return
+	}
+	in.opened = true
+	in.ct.mu.Lock()
+	defer in.ct.mu.Unlock()
+	// Short, local work with no request to stop it: a write has no context.
+	in.cmp = in.ct.comparisonLocked(context.Background(), in.role)
 }
 
 // comparisonLocked opens the source's disk this file should equal, if the
@@ -98,6 +110,7 @@ func (in *Incoming) WriteAt(p []byte, off int64) (int, error) {
 		in.grow(off + int64(len(p)))
 		return len(p), nil
 	}
+	in.comparison()
 	if in.f == nil && off == in.written && in.cmp != nil && off+int64(len(p)) <= in.cmp.Size() {
 		same, err := in.equalsSource(p, off)
 		if err != nil {
@@ -178,6 +191,7 @@ func (in *Incoming) Truncate(size int64) error {
 	if size == in.size {
 		return nil
 	}
+	in.comparison()
 	if size < in.written && in.f == nil {
 		in.written = size
 	}

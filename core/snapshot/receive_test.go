@@ -186,6 +186,35 @@ func TestCopyFileRangeFromABoxMakesACloneSharingLayers(t *testing.T) {
 	h.requireClean()
 }
 
+// cp creates each disk file and then copies it by reference: the view
+// that written bytes are compared with is opened by the first write only.
+func TestCreateOpensNoComparisonView(t *testing.T) {
+	h := newHome(t, Options{})
+	a := cloneSource(h)
+	ct := h.reserve("y")
+	h.writeBoxJSON(ct, a)
+	in, err := ct.Create(h.ctx, "disk.qcow2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Abort()
+	if in.cmp != nil {
+		t.Fatal("Create opened a view of the source disk")
+	}
+	v := h.openDisk(a, "", ContainerDisk)
+	defer v.Close()
+	head := make([]byte, 64<<10)
+	if _, err := v.ReadAt(head, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := in.WriteAt(head, 0); err != nil {
+		t.Fatal(err)
+	}
+	if in.cmp == nil || in.f != nil {
+		t.Fatalf("after a first write equal to the source: view %v, staged file %v", in.cmp != nil, in.f != nil)
+	}
+}
+
 func TestCopyFileRangeFromASnapshotDir(t *testing.T) {
 	h := newHome(t, Options{})
 	a := cloneSource(h)
