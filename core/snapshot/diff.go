@@ -40,7 +40,7 @@ func (s *diffSource) Extents(ctx context.Context, off, length int64, fn func(qco
 		pending = &e
 		return nil
 	}
-	err := s.img.Extents(ctx, off, length, func(e qcow2.Extent) error {
+	compare := func(e qcow2.Extent) error {
 		for pos := e.Offset; pos < e.Offset+e.Length; {
 			if err := ctx.Err(); err != nil {
 				return err
@@ -62,6 +62,19 @@ func (s *diffSource) Extents(ctx context.Context, off, length int64, fn func(qco
 			pos += n
 		}
 		return nil
+	}
+	err := s.img.Extents(ctx, off, length, func(e qcow2.Extent) error {
+		if e.Kind == qcow2.Data {
+			return compare(e)
+		}
+		// Zeros here equal the base wherever the base has no data either:
+		// only the base's data is read, not the whole virtual disk.
+		return s.base.Extents(ctx, e.Offset, e.Length, func(be qcow2.Extent) error {
+			if be.Kind != qcow2.Data {
+				return emit(qcow2.Extent{Offset: be.Offset, Length: be.Length, Kind: qcow2.Unallocated, Layer: -1})
+			}
+			return compare(qcow2.Extent{Offset: be.Offset, Length: be.Length, Kind: e.Kind})
+		})
 	})
 	if err != nil {
 		return err
