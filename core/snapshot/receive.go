@@ -43,6 +43,8 @@ type CloneTarget struct {
 	tree      map[string]int64 // names the copy made: files (size) and dirs (-1)
 	settings  map[string]string
 	snaps     map[string]map[Disk]pendingPart
+	held      map[string]heldDisk // disks that came before box.json, by place
+	described bool                // box.json or snapshot.json came
 	dropped   bool
 }
 
@@ -189,6 +191,7 @@ func (ct *CloneTarget) dropLocked() {
 		return
 	}
 	ct.dropped = true
+	ct.dropHeldLocked()
 	var pins []string
 	for _, parts := range ct.snaps {
 		for _, p := range parts {

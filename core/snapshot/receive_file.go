@@ -12,7 +12,6 @@ import (
 	"sync"
 
 	"github.com/boxlite-ai/boxlitefs/core/errdefs"
-	"github.com/boxlite-ai/boxlitefs/core/qcow2"
 )
 
 // maxSmallFile bounds what a copy may write into box.json, snapshot.json,
@@ -71,10 +70,7 @@ func (in *Incoming) comparison() {
 // comparisonLocked opens the source's disk this file should equal, if the
 // copy said where it comes from.
 func (ct *CloneTarget) comparisonLocked(ctx context.Context, role fileRole) *DiskView {
-	src := ct.source
-	if src == nil {
-		src = ct.boundFrom
-	}
+	src := ct.compareWithLocked(role)
 	if src == nil {
 		return nil
 	}
@@ -82,15 +78,25 @@ func (ct *CloneTarget) comparisonLocked(ctx context.Context, role fileRole) *Dis
 	if err != nil {
 		return nil
 	}
-	snap := src.Snapshot
-	if role.snapshot != "" {
-		snap = role.snapshot // snapshots/S/ of a copied box is that box's snapshot S
-	}
-	v, err := b.openView(ctx, snap, role.disk)
+	v, err := b.openView(ctx, src.Snapshot, role.disk)
 	if err != nil {
 		return nil
 	}
 	return v
+}
+
+// compareWithLocked is the state whose disk a file of this role should
+// equal, if the copy said where it comes from.
+func (ct *CloneTarget) compareWithLocked(role fileRole) *sourceKey {
+	src := ct.sourceLocked()
+	if src == nil {
+		return nil
+	}
+	k := *src
+	if role.snapshot != "" {
+		k.Snapshot = role.snapshot // snapshots/S/ of a copied box is that box's snapshot S
+	}
+	return &k
 }
 
 // WriteAt receives bytes at off.
@@ -240,6 +246,7 @@ func (in *Incoming) Close(ctx context.Context) error {
 		if json.Unmarshal(in.small.Bytes(), &v) == nil {
 			ct.source = ct.rt.findSource(ctx, v.ID, v.Name, "")
 		}
+		return ct.describedLocked(ctx)
 	case kindSnapshotJSON:
 		var v struct {
 			BoxID string `json:"box_id"`
@@ -248,6 +255,7 @@ func (in *Incoming) Close(ctx context.Context) error {
 		if json.Unmarshal(in.small.Bytes(), &v) == nil {
 			ct.source = ct.rt.findSource(ctx, v.BoxID, "", v.Name)
 		}
+		return ct.describedLocked(ctx)
 	case kindSetting:
 		return ct.settingLocked(ctx, in.role.key, in.small.String())
 	case kindDisk:
@@ -306,8 +314,9 @@ func (ct *CloneTarget) applySettingLocked(ctx context.Context, key, value string
 }
 
 // closeDiskLocked: a disk equal to the source's shares its layer; one that
-// differs is verified and stored as an overlay of the source's layer (or
-// standalone when there is no source).
+// differs is verified, then stored as an overlay of the source's layer (or
+// standalone when there is no source). One that came before the copy said
+// where it comes from waits for it (see heldDisk).
 func (in *Incoming) closeDiskLocked(ctx context.Context) error {
 	ct, role := in.ct, in.role
 	if in.f == nil && in.size == 0 {
@@ -322,29 +331,18 @@ func (in *Incoming) closeDiskLocked(ctx context.Context) error {
 	if err := in.f.Sync(); err != nil {
 		return err
 	}
-	var parent string
-	var parentPins []string
-	if in.cmp != nil {
-		src, err := ct.rt.mustBox(in.cmp.Ref().BoxID).source(ctx, in.cmp.Ref().Snapshot, true)
-		if err == nil {
-			parent, parentPins = src.layers[role.disk], src.pins
-		}
-	}
-	defer ct.rt.unpin(parentPins)
-	layer, err := ct.rt.storeReceived(ctx, in.f, in.size, parent)
+	format, err := vetImage(in.f, in.size)
 	if err != nil {
 		return err
 	}
-	if role.snapshot != "" {
-		return ct.addPartLocked(ctx, role.snapshot, role.disk, pendingPart{layer: layer.ID, size: layer.VirtualSize}, ct.sourceLocked())
+	d := heldDisk{role: role, f: in.f, size: in.size, format: format}
+	in.f = nil // the target has the staged file now
+	if ct.awaitingSourceLocked() {
+		ct.holdLocked(d)
+		return nil
 	}
-	defer ct.rt.unpin([]string{layer.ID})
-	if ct.boxID == "" {
-		if err := ct.bindLocked(ctx, ct.sourceLocked()); err != nil {
-			return err
-		}
-	}
-	return ct.rt.mustBox(ct.boxID).adoptLayer(ctx, role.disk, layer.ID, layer.VirtualSize)
+	defer d.drop()
+	return ct.storeStagedLocked(ctx, d)
 }
 
 func (ct *CloneTarget) sourceLocked() *sourceKey {
@@ -377,53 +375,4 @@ func (ct *CloneTarget) sameDiskLocked(ctx context.Context, role fileRole, ref Di
 		return nil
 	}
 	return ct.rt.mustBox(ct.boxID).AdoptDisk(ctx, role.disk, ref)
-}
-
-// storeReceived verifies an image a copy wrote and stores it as a frozen
-// layer: only what differs from parent when there is one of the same size.
-func (rt *Runtime) storeReceived(ctx context.Context, f *os.File, size int64, parent string) (layerInfo, error) {
-	head := make([]byte, 4)
-	if _, err := f.ReadAt(head, 0); err != nil {
-		return layerInfo{}, fmt.Errorf("disk image: %w", errdefs.ErrInvalid)
-	}
-	isQcow2 := bytes.Equal(head, qcow2Magic)
-	if isQcow2 {
-		if err := (imageVetter{}).Verify(f, size); err != nil {
-			return layerInfo{}, err
-		}
-	} else if size%512 != 0 {
-		return layerInfo{}, fmt.Errorf("a raw image must be a multiple of 512 bytes, got %d: %w", size, errdefs.ErrInvalid)
-	}
-	format := qcow2.FormatRaw
-	if isQcow2 {
-		format = qcow2.FormatQcow2
-	}
-	img, err := qcow2.Open(f.Name(), qcow2.OpenOptions{Format: format})
-	if err != nil {
-		return layerInfo{}, err
-	}
-	defer img.Close()
-	var base *qcow2.Image
-	if parent != "" {
-		if base, err = qcow2.Open(rt.lay.layer(parent), rt.openPolicy()); err != nil {
-			return layerInfo{}, err
-		}
-		defer base.Close()
-		if base.Size() != img.Size() {
-			parent = ""
-		}
-	}
-	l, err := rt.storeLayer(ctx, parent, func(final string) error {
-		if parent == "" {
-			return qcow2.WriteFile(ctx, final, img, qcow2.FlattenOptions{})
-		}
-		return qcow2.WriteFile(ctx, final, newDiffSource(img, base),
-			qcow2.FlattenOptions{BackingFile: backingName(parent), BackingFormat: qcow2.FormatQcow2})
-	})
-	return layerInfo{ID: l.ID, VirtualSize: l.VirtualSize}, err
-}
-
-type layerInfo struct {
-	ID          string
-	VirtualSize int64
 }
