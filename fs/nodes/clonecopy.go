@@ -1,6 +1,7 @@
 package nodes
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"time"
@@ -12,18 +13,20 @@ import (
 // cloneCopy is a copy into clones/NAME in progress (SPEC 2.4): the engine's
 // clone target, and what tells when the copy is over.
 //
-// No copy tool says that it is done, so a copy that made its box and then
-// had nothing created, written, renamed or open for settle is over: the
+// No copy tool says that it is done, so a copy that had nothing created,
+// written, renamed or open for settle is over once it made its box: the
 // engine forgets the target, which releases the name, and clones/NAME
-// becomes the box's own directory. Until then clones/NAME shows only what
-// the copy made, since tools create each file with O_EXCL, which fails on
-// any name that is already there. A reservation that made no box yet
-// waits for its copy however long it takes.
+// becomes the box's own directory. Disks copied without a box.json (which
+// names the box they come from) make their box then. Until then clones/NAME
+// shows only what the copy made, since tools create each file with O_EXCL,
+// which fails on any name that is already there. A reservation that made no
+// box yet waits for its copy however long it takes.
 type cloneCopy struct {
-	seq     uint64             // numbers the inodes of the copy's paths
-	created time.Time          // the time of the copy's directories
-	settle  time.Duration      // idle time after which a copy is over
-	onOver  func(c *cloneCopy) // runs once the copy settled by itself
+	life    context.Context               // the mount's: settling outlives requests
+	seq     uint64                        // numbers the inodes of the copy's paths
+	created time.Time                     // the time of the copy's directories
+	settle  time.Duration                 // idle time after which a copy is over
+	onOver  func(c *cloneCopy, err error) // runs once the copy settled by itself; err: why it made no box
 
 	mu    sync.Mutex
 	ct    *snapshot.CloneTarget
@@ -32,8 +35,8 @@ type cloneCopy struct {
 	over  error // why nothing more can be copied in: the copy ended
 }
 
-func newCloneCopy(ct *snapshot.CloneTarget, seq uint64, settle time.Duration, onOver func(*cloneCopy)) *cloneCopy {
-	return &cloneCopy{ct: ct, seq: seq, created: time.Now(), settle: settle, onOver: onOver}
+func newCloneCopy(life context.Context, ct *snapshot.CloneTarget, seq uint64, settle time.Duration, onOver func(*cloneCopy, error)) *cloneCopy {
+	return &cloneCopy{life: life, ct: ct, seq: seq, created: time.Now(), settle: settle, onOver: onOver}
 }
 
 // target is the engine's clone target.
@@ -85,18 +88,40 @@ func (c *cloneCopy) end() {
 	}
 }
 
-// expire settles an idle copy that made its box.
+// expire settles an idle copy: disks it holds for a box.json that never
+// came make its box, and a copy with its box is over.
 func (c *cloneCopy) expire() {
-	c.mu.Lock()
-	if c.over != nil || c.busy > 0 || c.ct.Box() == nil {
-		c.mu.Unlock()
+	ct, idle := c.idle()
+	if !idle {
 		return
 	}
-	c.over = c.settled()
-	ct := c.ct
+	// Storing held disks takes a while: steps of the copy that come
+	// meanwhile wait for the engine, and keep the copy going.
+	err := ct.Settle(c.life)
+	c.mu.Lock()
+	switch {
+	case c.over != nil, c.ct != ct:
+		c.mu.Unlock()
+		return
+	case err != nil:
+		c.over = fmt.Errorf("the copy into clones/%s failed: %w", ct.Name(), err)
+	case c.busy > 0 || ct.Box() == nil:
+		c.mu.Unlock()
+		return
+	default:
+		c.over = c.settled()
+	}
 	c.mu.Unlock()
 	ct.Close()
-	c.onOver(c)
+	c.onOver(c, err)
+}
+
+// idle gives the target of a copy that is not over and has nothing in
+// progress.
+func (c *cloneCopy) idle() (*snapshot.CloneTarget, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.ct, c.over == nil && c.busy == 0
 }
 
 // finish ends the copy now (unmount, a rename, a box renamed or removed

@@ -43,7 +43,7 @@ func (h *copyHome) copy(name string, settle time.Duration) (*cloneCopy, <-chan *
 		h.t.Fatal(err)
 	}
 	settled := make(chan *cloneCopy, 1)
-	return newCloneCopy(ct, 1, settle, func(c *cloneCopy) { settled <- c }), settled
+	return newCloneCopy(h.ctx, ct, 1, settle, func(c *cloneCopy, _ error) { settled <- c }), settled
 }
 
 // bind copies src's container disk into the copy by reference, which makes
@@ -104,6 +104,41 @@ func TestCopySettlesWhenIdleWithItsBox(t *testing.T) {
 	}
 	if names, _ := h.rt.CloneNames(h.ctx); len(names) != 1 || names[0] != "y" {
 		t.Fatalf("clones/ lists %q, want the clone y", names)
+	}
+}
+
+// Disks copied without box.json wait for it, and make their box when the
+// copy settles without one.
+func TestCopyWithoutBoxJSONMakesItsBoxOnceIdle(t *testing.T) {
+	h := newCopyHome(t)
+	c, settled := h.copy("y", 20*time.Millisecond)
+	v, err := h.src.OpenDisk(h.ctx, snapshot.ContainerDisk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	image := make([]byte, v.Size())
+	_, err = v.ReadAt(image, 0)
+	v.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.begin(); err != nil {
+		t.Fatal(err)
+	}
+	in, err := c.target().Create(h.ctx, "disk.qcow2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := in.WriteAt(image, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := in.Close(h.ctx); err != nil {
+		t.Fatal(err)
+	}
+	c.end()
+	requireSettles(t, settled, true, "once idle with a disk and no box.json")
+	if _, err := h.rt.Box(h.ctx, "y"); err != nil {
+		t.Fatalf("the settled copy made no box: %v", err)
 	}
 }
 

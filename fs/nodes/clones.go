@@ -119,7 +119,7 @@ func (d *clonesDir) Mkdir(ctx context.Context, name string, mode uint32, out *fu
 	}
 	d.mu.Lock()
 	d.seq++
-	c := newCloneCopy(ct, d.seq, d.settle, d.settled)
+	c := newCloneCopy(d.env.life, ct, d.seq, d.settle, d.settled)
 	d.copies[name] = c
 	d.mu.Unlock()
 	return child(ctx, d.EmbeddedInode(), &receiveDir{env: d.env, copy: c}, out)
@@ -224,9 +224,13 @@ func (d *clonesDir) copyNamed(ctx context.Context, name string) *cloneCopy {
 }
 
 // settled takes a copy that went idle out of clones/'s copies: the kernel
-// looks clones/NAME up again and finds the box.
-func (d *clonesDir) settled(c *cloneCopy) {
+// looks clones/NAME up again and finds the box. err says why the copy made
+// no box, when it failed as it settled.
+func (d *clonesDir) settled(c *cloneCopy, err error) {
 	name := c.name()
+	if err != nil {
+		d.env.done("copy into", "clones/"+name, err)
+	}
 	d.forget(name, c)
 	d.NotifyEntry(name)
 }
