@@ -215,7 +215,7 @@ func (d *clonesDir) copyNamed(ctx context.Context, name string) *cloneCopy {
 	if c == nil || c.name() != name { // none, or one being renamed
 		return nil
 	}
-	if !d.holds(ctx, c, false) {
+	if !d.holds(ctx, c, nil) {
 		d.forget(name, c)
 		c.finish()
 		return nil
@@ -268,7 +268,7 @@ func (d *clonesDir) sync(ctx context.Context, ids map[string]string) {
 	copies := maps.Clone(d.copies)
 	d.mu.Unlock()
 	for name, c := range copies {
-		if c.name() == name && !d.holds(ctx, c, true) { // a copy being renamed is left to its rename
+		if c.name() == name && !d.holds(ctx, c, ids) { // a copy being renamed is left to its rename
 			d.forget(name, c)
 			c.finish()
 		}
@@ -292,16 +292,19 @@ func (d *clonesDir) sync(ctx context.Context, ids map[string]string) {
 }
 
 // holds says whether c is still a copy in progress: not over, still the
-// engine's target for its name, and, with box set, its box, if made, still
-// called so (not renamed or removed through boxes/ or by another process).
-func (d *clonesDir) holds(ctx context.Context, c *cloneCopy, box bool) bool {
+// engine's target for its name, and, when ids (box ids by name, listed a
+// moment ago) are given, its box, if made, still called so (not renamed or
+// removed through boxes/ or by another process).
+func (d *clonesDir) holds(ctx context.Context, c *cloneCopy, ids map[string]string) bool {
 	ct := c.target()
 	if c.isOver() || d.env.rt.CloneTarget(ctx, ct.Name()) != ct {
 		return false
 	}
-	if !box || ct.Box() == nil {
+	box := ct.Box()
+	if ids == nil || box == nil || ids[ct.Name()] == box.ID() {
 		return true
 	}
-	info, err := ct.Box().Info(ctx)
+	// The listing may predate the box: ask about it.
+	info, err := box.Info(ctx)
 	return err == nil && info.Name == ct.Name()
 }

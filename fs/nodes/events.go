@@ -26,28 +26,73 @@ func (r *root) invalidate(ctx context.Context, events <-chan snapshot.Event) {
 			if !ok {
 				return
 			}
-			r.apply(ctx, ev)
+			// A burst (a cp -r into clones/ publishes a dozen events) is
+			// applied once: each names event lists every box.
+			c := changes{}
+			c.add(ev)
+			open := c.drain(events)
+			r.apply(ctx, c)
+			if !open {
+				return
+			}
 		}
 	}
 }
 
-func (r *root) apply(ctx context.Context, ev snapshot.Event) {
+// changes is a batch of events, reduced to what they ask for.
+type changes struct {
+	names bool            // boxes were created, removed or renamed
+	all   bool            // another process changed the home: anything may be stale
+	boxes map[string]bool // boxes whose state, settings or disks changed
+	snaps map[string]bool // boxes whose snapshots changed
+}
+
+func (c *changes) add(ev snapshot.Event) {
 	switch ev.Kind {
 	case snapshot.BoxesChanged:
-		r.syncNames(ctx)
+		c.names = true
 	case snapshot.BoxChanged:
-		for _, d := range r.boxDirs(ev.BoxID) {
-			notifyAttrs(d.EmbeddedInode())
-		}
+		c.boxes = addTo(c.boxes, ev.BoxID)
 	case snapshot.SnapshotsChanged:
-		for _, d := range r.boxDirs(ev.BoxID) {
-			syncSnapshots(ctx, d)
-			notifyAttrs(d.EmbeddedInode())
+		c.snaps = addTo(c.snaps, ev.BoxID)
+	default: // Refresh
+		c.names, c.all = true, true
+	}
+}
+
+// drain adds the events already queued; false when the channel closed.
+func (c *changes) drain(events <-chan snapshot.Event) bool {
+	for {
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				return false
+			}
+			c.add(ev)
+		default:
+			return true
 		}
-	default: // Refresh: another process changed the home; anything may be stale
+	}
+}
+
+func addTo(set map[string]bool, id string) map[string]bool {
+	if set == nil {
+		set = map[string]bool{}
+	}
+	set[id] = true
+	return set
+}
+
+func (r *root) apply(ctx context.Context, c changes) {
+	if c.names {
 		r.syncNames(ctx)
-		for _, d := range r.boxDirs("") {
+	}
+	for _, d := range r.boxDirs("") {
+		snaps, changed := c.all || c.snaps[d.id], c.all || c.snaps[d.id] || c.boxes[d.id]
+		if snaps {
 			syncSnapshots(ctx, d)
+		}
+		if changed {
 			notifyAttrs(d.EmbeddedInode())
 		}
 	}
