@@ -35,7 +35,7 @@ func (n *ctlFile) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32
 	if err != nil {
 		return nil, 0, n.env.done("open", n.Path(nil), err)
 	}
-	return ops.NewControlHandle(data, n.apply, n.env.log, n.Path(nil)), ops.OpenFlags, 0
+	return ops.NewControlHandle(data, n.apply, n.env.log, n.Path(nil)), ops.QuietCloseFlags, 0
 }
 
 // Setattr accepts the truncation that precedes a shell redirection's

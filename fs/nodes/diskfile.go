@@ -99,7 +99,7 @@ func (n *diskFile) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint3
 	// it so that fstat after this open sees this view's size (cp and
 	// copy_file_range rely on it). Attributes only: safe inside a request.
 	n.NotifyContent(-1, 0)
-	return ops.NewDiskReadHandle(view, n.env.log, path), ops.OpenFlags, 0
+	return ops.NewDiskReadHandle(view, n.env.log, path), ops.QuietCloseFlags, 0
 }
 
 // Setattr lets an open write handle take cp's final ftruncate. A

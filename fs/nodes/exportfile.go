@@ -62,5 +62,5 @@ func (n *exportFile) Open(ctx context.Context, flags uint32) (fs.FileHandle, uin
 		}
 		return box.Snapshots().Export(ctx, snap, w, settings.Export)
 	}
-	return ops.NewExportHandle(export, n.env.log, path), ops.OpenFlags, 0
+	return ops.NewExportHandle(export, n.env.log, path), ops.QuietCloseFlags, 0
 }

@@ -23,9 +23,10 @@ type genFile struct {
 }
 
 var (
-	_ node             = (*genFile)(nil)
-	_ fs.NodeOpener    = (*genFile)(nil)
-	_ fs.NodeSetattrer = (*genFile)(nil)
+	_ node                  = (*genFile)(nil)
+	_ fs.NodeOpener         = (*genFile)(nil)
+	_ fs.NodeSetattrer      = (*genFile)(nil)
+	_ fs.NodeCopyFileRanger = (*genFile)(nil)
 )
 
 func (n *genFile) stable() fs.StableAttr {
@@ -56,10 +57,18 @@ func (n *genFile) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32
 	if err != nil {
 		return nil, 0, n.env.done("open", n.Path(nil), err)
 	}
-	return ops.NewContentHandle(data), ops.OpenFlags, 0
+	return ops.NewContentHandle(data), ops.QuietCloseFlags, 0
 }
 
 // Setattr refuses: nothing generated can be truncated or changed.
 func (n *genFile) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
 	return n.env.readOnly("setattr", n.Path(nil))
+}
+
+// CopyFileRange lets a copy into clones/ take the content in one request
+// (cp tries copy_file_range first); other destinations fall back to read
+// and write.
+func (n *genFile) CopyFileRange(ctx context.Context, fhIn fs.FileHandle, offIn uint64, out *fs.Inode,
+	fhOut fs.FileHandle, offOut uint64, length uint64, flags uint64) (uint32, syscall.Errno) {
+	return ops.CopyFileRange(ctx, fhIn, offIn, fhOut, offOut, length)
 }

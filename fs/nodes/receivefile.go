@@ -82,13 +82,13 @@ func (n *receiveFile) Open(ctx context.Context, flags uint32) (fs.FileHandle, ui
 			return nil, 0, n.env.done("open", path, err)
 		}
 		n.NotifyContent(-1, 0) // the kernel may hold the size the copy wrote (see diskFile.Open)
-		return ops.NewDiskReadHandle(view, n.env.log, path), ops.OpenFlags, 0
+		return ops.NewDiskReadHandle(view, n.env.log, path), ops.QuietCloseFlags, 0
 	}
 	data, err := f.content(ctx)
 	if err != nil {
 		return nil, 0, n.env.done("open", path, err)
 	}
-	return ops.NewContentHandle(data), ops.OpenFlags, 0
+	return ops.NewContentHandle(data), ops.QuietCloseFlags, 0
 }
 
 // receive opens the file for receiving its bytes. The open file keeps the

@@ -55,6 +55,10 @@ func NewIncomingHandle(target *snapshot.CloneTarget, in *snapshot.Incoming, rel 
 func (h *IncomingHandle) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	return h.writeLocked(data, off)
+}
+
+func (h *IncomingHandle) writeLocked(data []byte, off int64) (uint32, syscall.Errno) {
 	if err := h.usable(); err != nil {
 		return 0, h.log.Done("write", h.path, err)
 	}
@@ -142,9 +146,13 @@ func (h *IncomingHandle) finish(ctx context.Context) syscall.Errno {
 
 // CopyFrom takes a copy_file_range from a disk file of the mount: the
 // engine gets the source disk by reference at the first range, and every
-// range is acknowledged whole, so cp's loop ends at once. Anything else
-// falls back to copying bytes.
+// range is acknowledged whole, so cp's loop ends at once. A generated file
+// (box.json, a setting) is copied here, in one request instead of cp's
+// read and write. Anything else falls back to copying bytes.
 func (h *IncomingHandle) CopyFrom(ctx context.Context, src fs.FileHandle, offIn, offOut, length uint64) (uint32, syscall.Errno) {
+	if c, ok := src.(contentSource); ok {
+		return h.copyContent(c.content(), offIn, offOut, length)
+	}
 	from, ok := src.(*DiskReadHandle)
 	if !ok {
 		return 0, syscall.EOPNOTSUPP
@@ -169,6 +177,19 @@ func (h *IncomingHandle) CopyFrom(ctx context.Context, src fs.FileHandle, offIn,
 	n := copyReply(length, uint64(from.Size()), offIn)
 	h.size = max(h.size, int64(offOut+uint64(n)))
 	return n, 0
+}
+
+// copyContent writes what a range of generated content holds. The kernel
+// caps a range at the size it last heard of the source: one that stops
+// short of the content's end (the content grew since) falls back to read
+// and write, which go on to the end.
+func (h *IncomingHandle) copyContent(data []byte, offIn, offOut, length uint64) (uint32, syscall.Errno) {
+	if offIn > uint64(len(data)) || length < uint64(len(data))-offIn {
+		return 0, syscall.EOPNOTSUPP
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.writeLocked(data[offIn:], int64(offOut))
 }
 
 // usable says why the handle takes no more data, if it does not.
