@@ -47,7 +47,7 @@ func (d *boxDir) stable() fs.StableAttr { return dirStable(d.ino()) }
 // Getattr describes the directory; a box that is gone is ENOENT.
 func (d *boxDir) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
 	return dirAttrs(ctx, out, d.ino(), d.created, func(ctx context.Context) error {
-		_, err := d.env.box(ctx, d.id)
+		_, err := d.env.facts.info(ctx, d.id)
 		return err
 	})
 }
@@ -90,11 +90,7 @@ func (d *boxDir) entry(name string) node {
 }
 
 func (d *boxDir) boxJSON(ctx context.Context) ([]byte, error) {
-	box, err := d.env.box(ctx, d.id)
-	if err != nil {
-		return nil, err
-	}
-	info, err := box.Info(ctx)
+	info, err := d.env.facts.info(ctx, d.id)
 	if err != nil {
 		return nil, err
 	}
@@ -102,12 +98,8 @@ func (d *boxDir) boxJSON(ctx context.Context) ([]byte, error) {
 }
 
 func (d *boxDir) stateText(ctx context.Context) ([]byte, error) {
-	box, err := d.env.box(ctx, d.id)
-	if err != nil {
-		return nil, err
-	}
-	s, err := box.State(ctx)
-	return []byte(string(s) + "\n"), err
+	info, err := d.env.facts.info(ctx, d.id)
+	return []byte(string(info.Status) + "\n"), err
 }
 
 func (d *boxDir) setState(ctx context.Context, value string) error {

@@ -43,11 +43,7 @@ func (d *boxesDir) boxNode(info snapshot.BoxInfo) *boxDir {
 // Lookup finds a box by name. A missing name is a plain ENOENT, not logged:
 // shells and file managers look up names that do not exist all the time.
 func (d *boxesDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
-	box, err := d.env.rt.Box(ctx, name)
-	if err != nil {
-		return nil, quietErrno(d.env, "lookup", pathOf(d.EmbeddedInode(), name), err)
-	}
-	info, err := box.Info(ctx)
+	info, err := d.env.facts.boxNamed(ctx, name)
 	if err != nil {
 		return nil, quietErrno(d.env, "lookup", pathOf(d.EmbeddedInode(), name), err)
 	}

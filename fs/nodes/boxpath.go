@@ -45,11 +45,7 @@ func boxFileAt(ctx context.Context, e *env, boxID, rel string) (boxFile, bool) {
 		settings := &settingsDir{fixedDir: fixedDir{env: e}, boxID: boxID}
 		return boxFile{content: func(ctx context.Context) ([]byte, error) { return settings.value(ctx, parts[1]) }}, true
 	case len(parts) == 3 && parts[0] == "snapshots":
-		b, err := e.box(ctx, boxID)
-		if err != nil {
-			return boxFile{}, false
-		}
-		info, err := b.Snapshots().Get(ctx, parts[1])
+		info, err := e.snapshotNamed(ctx, boxID, parts[1])
 		if err != nil {
 			return boxFile{}, false
 		}

@@ -21,6 +21,8 @@ type env struct {
 	// reuses a request's cancel channel for later requests, so a context
 	// kept from one request could be cancelled by another's interrupt.
 	life context.Context
+	// facts answers the questions requests ask of the engine most.
+	facts *facts
 }
 
 // done records an operation on path in the log and gives its errno.
@@ -46,5 +48,5 @@ func (e *env) fixed(op, path string) syscall.Errno {
 
 // box finds a box by id; gone boxes are ENOENT.
 func (e *env) box(ctx context.Context, id string) (*snapshot.Box, error) {
-	return e.rt.BoxByID(ctx, id)
+	return e.facts.box(ctx, id)
 }

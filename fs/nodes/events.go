@@ -130,11 +130,7 @@ func syncSnapshots(ctx context.Context, d *boxDir) {
 	if ch == nil {
 		return
 	}
-	box, err := d.env.box(ctx, d.id)
-	if err != nil {
-		return
-	}
-	list, err := box.Snapshots().List(ctx)
+	list, err := d.env.facts.snapshots(ctx, d.id)
 	if err != nil {
 		return
 	}

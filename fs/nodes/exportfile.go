@@ -52,7 +52,7 @@ func (n *exportFile) Open(ctx context.Context, flags uint32) (fs.FileHandle, uin
 	if err != nil {
 		return nil, 0, n.env.done("open", path, err)
 	}
-	settings, err := box.Settings(ctx)
+	settings, err := n.env.facts.settings(ctx, box.ID())
 	if err != nil {
 		return nil, 0, n.env.done("open", path, err)
 	}

@@ -71,7 +71,13 @@ func New(ctx context.Context, rt *snapshot.Runtime, dir string, opts Options) (*
 		lines = 1000
 	}
 	life, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	e := &env{rt: rt, log: ops.NewLog(lines, logger), mounted: time.Now(), life: life}
+	factEvents, forgetFacts := rt.Subscribe()
+	e := &env{rt: rt, log: ops.NewLog(lines, logger), mounted: time.Now(), life: life,
+		facts: newFacts(rt, factEvents, cacheTimeout)}
+	stop := func() {
+		cancel()
+		forgetFacts()
+	}
 	settle := opts.CloneSettle
 	if settle <= 0 {
 		settle = defaultCloneSettle
@@ -110,15 +116,15 @@ func New(ctx context.Context, rt *snapshot.Runtime, dir string, opts Options) (*
 	}
 	server, err := fuse.NewServer(uninterruptible{fs.NewNodeFS(r, fsOpts)}, dir, &fsOpts.MountOptions)
 	if err != nil {
-		cancel()
+		stop()
 		return nil, fmt.Errorf("mount %s: %w", dir, err)
 	}
 	go server.Serve()
 	if err := server.WaitMount(); err != nil {
-		cancel()
+		stop()
 		return nil, fmt.Errorf("mount %s: %w", dir, err)
 	}
-	m := &Mount{server: server, cancel: cancel, done: make(chan struct{}), dir: dir, root: r}
+	m := &Mount{server: server, cancel: stop, done: make(chan struct{}), dir: dir, root: r}
 	events, unsubscribe := rt.Subscribe()
 	go func() {
 		defer close(m.done)

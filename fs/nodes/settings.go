@@ -65,11 +65,7 @@ func (d *settingsDir) Lookup(ctx context.Context, name string, out *fuse.EntryOu
 }
 
 func (d *settingsDir) value(ctx context.Context, key string) ([]byte, error) {
-	box, err := d.env.box(ctx, d.boxID)
-	if err != nil {
-		return nil, err
-	}
-	s, err := box.Settings(ctx)
+	s, err := d.env.facts.settings(ctx, d.boxID)
 	if err != nil {
 		return nil, err
 	}

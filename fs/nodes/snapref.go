@@ -4,27 +4,20 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/boxlite-ai/boxlitefs/core/errdefs"
 	"github.com/boxlite-ai/boxlitefs/core/snapshot"
 )
 
-// snapshotByID finds a snapshot of box by its id. A snapshot directory
+// snapshotByID finds a snapshot of a box by its id. A snapshot directory
 // holds the id, which survives renames, and needs the name the engine
-// addresses snapshots by.
-//
-// Adapter: the engine has no Snapshots.GetByID yet; this lists the box's
-// snapshots (one indexed query) and picks the one.
-func snapshotByID(ctx context.Context, box *snapshot.Box, id string) (snapshot.SnapshotInfo, error) {
-	list, err := box.Snapshots().List(ctx)
-	if err != nil {
-		return snapshot.SnapshotInfo{}, err
-	}
-	for _, s := range list {
-		if s.ID == id {
-			return s, nil
-		}
-	}
-	return snapshot.SnapshotInfo{}, fmt.Errorf("snapshot %s: %w", id, errdefs.ErrNotFound)
+// addresses snapshots by: the box's snapshot list (one query, kept in
+// facts) gives it.
+func (e *env) snapshotByID(ctx context.Context, boxID, id string) (snapshot.SnapshotInfo, error) {
+	return e.facts.snapshot(ctx, boxID, func(s snapshot.SnapshotInfo) bool { return s.ID == id }, id)
+}
+
+// snapshotNamed finds a snapshot of a box by its name.
+func (e *env) snapshotNamed(ctx context.Context, boxID, name string) (snapshot.SnapshotInfo, error) {
+	return e.facts.snapshot(ctx, boxID, func(s snapshot.SnapshotInfo) bool { return s.Name == name }, fmt.Sprintf("%q", name))
 }
 
 // state names a box's current state or one of its snapshots: what a disk
@@ -44,29 +37,32 @@ func (s state) key() string {
 
 // resolve finds the box and, for a snapshot, its current name.
 func (s state) resolve(ctx context.Context, e *env) (*snapshot.Box, string, error) {
+	box, snap, err := s.resolveSnapshot(ctx, e)
+	return box, snap.Name, err
+}
+
+// resolveSnapshot finds the box and, for a snapshot, what it is now.
+func (s state) resolveSnapshot(ctx context.Context, e *env) (*snapshot.Box, snapshot.SnapshotInfo, error) {
 	box, err := e.box(ctx, s.boxID)
-	if err != nil {
-		return nil, "", err
+	if err != nil || s.snapID == "" {
+		return box, snapshot.SnapshotInfo{}, err
 	}
-	if s.snapID == "" {
-		return box, "", nil
-	}
-	info, err := snapshotByID(ctx, box, s.snapID)
-	return box, info.Name, err
+	info, err := e.snapshotByID(ctx, s.boxID, s.snapID)
+	return box, info, err
 }
 
 // diskSize is the size of disk d of this state as a standalone image, for
 // stat: it never opens a view, which on a running box would capture it
 // (each capture adds two layers).
 func (s state) diskSize(ctx context.Context, e *env, d snapshot.Disk) (int64, error) {
-	box, name, err := s.resolve(ctx, e)
+	box, snap, err := s.resolveSnapshot(ctx, e)
 	if err != nil {
 		return 0, err
 	}
-	if name == "" {
+	if s.snapID == "" {
 		return box.DiskSize(ctx, d)
 	}
-	return box.Snapshots().DiskSize(ctx, name, d)
+	return e.facts.snapshotDiskSize(ctx, box, snap, d)
 }
 
 // openDisk opens a point-in-time view of disk d of this state.

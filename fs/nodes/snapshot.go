@@ -67,11 +67,7 @@ func (d *snapshotDir) Lookup(ctx context.Context, name string, out *fuse.EntryOu
 }
 
 func (d *snapshotDir) snapshotJSON(ctx context.Context) ([]byte, error) {
-	box, err := d.env.box(ctx, d.state.boxID)
-	if err != nil {
-		return nil, err
-	}
-	info, err := snapshotByID(ctx, box, d.state.snapID)
+	info, err := d.env.snapshotByID(ctx, d.state.boxID, d.state.snapID)
 	if err != nil {
 		return nil, err
 	}

@@ -55,11 +55,7 @@ func (d *snapshotsDir) snapNode(info snapshot.SnapshotInfo) *snapshotDir {
 
 // Lookup finds a snapshot by name.
 func (d *snapshotsDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
-	snaps, err := d.snapshots(ctx)
-	if err != nil {
-		return nil, quietErrno(d.env, "lookup", pathOf(d.EmbeddedInode(), name), err)
-	}
-	info, err := snaps.Get(ctx, name)
+	info, err := d.env.snapshotNamed(ctx, d.boxID, name)
 	if err != nil {
 		return nil, quietErrno(d.env, "lookup", pathOf(d.EmbeddedInode(), name), err)
 	}
@@ -68,11 +64,7 @@ func (d *snapshotsDir) Lookup(ctx context.Context, name string, out *fuse.EntryO
 
 // Readdir lists the snapshots, oldest first.
 func (d *snapshotsDir) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
-	snaps, err := d.snapshots(ctx)
-	if err != nil {
-		return nil, d.env.done("readdir", d.Path(nil), err)
-	}
-	list, err := snaps.List(ctx)
+	list, err := d.env.facts.snapshots(ctx, d.boxID)
 	if err != nil {
 		return nil, d.env.done("readdir", d.Path(nil), err)
 	}
@@ -98,7 +90,7 @@ func (d *snapshotsDir) create(ctx context.Context, name string) (snapshot.Snapsh
 	if err != nil {
 		return snapshot.SnapshotInfo{}, err
 	}
-	settings, err := box.Settings(ctx)
+	settings, err := d.env.facts.settings(ctx, d.boxID)
 	if err != nil {
 		return snapshot.SnapshotInfo{}, err
 	}
