@@ -53,6 +53,18 @@ func child(ctx context.Context, parent *fs.Inode, n node, out *fuse.EntryOut) (*
 	return parent.NewInode(ctx, n, n.stable()), 0
 }
 
+// fixedChild is child for an entry whose name always leads to the same
+// node while its directory is the same (box.json of a box, a setting, a
+// snapshot's disk): the kernel keeps the name for as long as it keeps the
+// directory, which events drop when it changes.
+func fixedChild(ctx context.Context, parent *fs.Inode, n node, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	ch, errno := child(ctx, parent, n, out)
+	if errno == 0 {
+		out.SetEntryTimeout(fixedTimeout)
+	}
+	return ch, errno
+}
+
 // pathOf names a path of the mount for log lines: the directory's path
 // joined with name.
 func pathOf(dir *fs.Inode, name string) string {

@@ -63,7 +63,7 @@ func (d *boxDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*
 	if n == nil {
 		return nil, syscall.ENOENT
 	}
-	return child(ctx, d.EmbeddedInode(), n, out)
+	return fixedChild(ctx, d.EmbeddedInode(), n, out)
 }
 
 func (d *boxDir) entry(name string) node {

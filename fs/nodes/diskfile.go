@@ -63,6 +63,9 @@ func (n *diskFile) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.Attr
 		return n.env.done("stat", n.Path(nil), err)
 	}
 	setSize(&out.Attr, uint64(size))
+	if !n.writable() {
+		out.SetTimeout(fixedTimeout) // a snapshot's disk never changes
+	}
 	return 0
 }
 

@@ -35,6 +35,11 @@ type Options struct {
 // does to the home shows within a second even without an event.
 const cacheTimeout = time.Second
 
+// fixedTimeout is how long the kernel keeps what never changes: the fixed
+// names inside a box's or a snapshot's directory, the size of a
+// snapshot's disk.
+const fixedTimeout = time.Hour
+
 // maxIO bounds one READ or WRITE: below 1 MiB, which would not fit a splice
 // pipe with its header (go-fuse would fall back on every request).
 const maxIO = 512 << 10

@@ -61,7 +61,7 @@ func (d *settingsDir) Lookup(ctx context.Context, name string, out *fuse.EntryOu
 			return box.SetSetting(ctx, name, value)
 		},
 	}
-	return child(ctx, d.EmbeddedInode(), f, out)
+	return fixedChild(ctx, d.EmbeddedInode(), f, out)
 }
 
 func (d *settingsDir) value(ctx context.Context, key string) ([]byte, error) {

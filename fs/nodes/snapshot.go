@@ -63,7 +63,7 @@ func (d *snapshotDir) Lookup(ctx context.Context, name string, out *fuse.EntryOu
 	if n == nil {
 		return nil, syscall.ENOENT
 	}
-	return child(ctx, d.EmbeddedInode(), n, out)
+	return fixedChild(ctx, d.EmbeddedInode(), n, out)
 }
 
 func (d *snapshotDir) snapshotJSON(ctx context.Context) ([]byte, error) {
