@@ -98,10 +98,13 @@ func (n *diskFile) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint3
 	if err != nil {
 		return nil, 0, n.env.done("open", path, err)
 	}
-	// The kernel may still hold the size from before the disk changed: drop
-	// it so that fstat after this open sees this view's size (cp and
+	// The kernel may still hold the size from before a box's disk changed:
+	// drop it so that fstat after this open sees this view's size (cp and
 	// copy_file_range rely on it). Attributes only: safe inside a request.
-	n.NotifyContent(-1, 0)
+	// A snapshot's disk never changes.
+	if n.writable() {
+		n.NotifyContent(-1, 0)
+	}
 	return ops.NewDiskReadHandle(view, n.env.log, path), ops.QuietCloseFlags, 0
 }
 
