@@ -36,16 +36,17 @@ type CloneTarget struct {
 	rt   *Runtime
 	name string
 
-	mu        sync.Mutex
-	boxID     string           // the box, once bound
-	boundFrom *sourceKey       // what the clone was made from
-	source    *sourceKey       // what the copied files say they come from
-	tree      map[string]int64 // names the copy made: files (size) and dirs (-1)
-	settings  map[string]string
-	snaps     map[string]map[Disk]pendingPart
-	held      map[string]heldDisk // disks that came before box.json, by place
-	described bool                // box.json or snapshot.json came
-	dropped   bool
+	mu          sync.Mutex
+	boxID       string           // the box, once bound
+	boundFrom   *sourceKey       // what the clone was made from
+	boxSettings *Settings        // the bound box's, as the copy has set them
+	source      *sourceKey       // what the copied files say they come from
+	tree        map[string]int64 // names the copy made: files (size) and dirs (-1)
+	settings    map[string]string
+	snaps       map[string]map[Disk]pendingPart
+	held        map[string]heldDisk // disks that came before box.json, by place
+	described   bool                // box.json or snapshot.json came
+	dropped     bool
 }
 
 // sourceKey names a box state: a box's current state or one of its snapshots.

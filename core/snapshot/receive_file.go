@@ -295,22 +295,30 @@ func (ct *CloneTarget) settingLocked(ctx context.Context, key, value string) err
 
 // applySettingLocked sets a copied setting on the bound box, unless the box
 // has that value already: a clone starts with its source's settings, and
-// each change is a database commit.
+// each change is a database commit. The box's settings are read once per
+// copy (a box directory brings eight): what the copy sets is what they
+// become.
 func (ct *CloneTarget) applySettingLocked(ctx context.Context, key, value string) error {
 	b := ct.rt.mustBox(ct.boxID)
 	want := DefaultSettings()
 	if err := want.Set(key, value); err != nil {
 		return err
 	}
-	have, err := b.Settings(ctx)
-	if err != nil {
-		return err
+	if ct.boxSettings == nil {
+		have, err := b.Settings(ctx)
+		if err != nil {
+			return err
+		}
+		ct.boxSettings = &have
 	}
 	w, _ := want.Get(key)
-	if h, _ := have.Get(key); h == w {
+	if h, _ := ct.boxSettings.Get(key); h == w {
 		return nil
 	}
-	return b.SetSetting(ctx, key, value)
+	if err := b.SetSetting(ctx, key, value); err != nil {
+		return err
+	}
+	return ct.boxSettings.Set(key, value)
 }
 
 // closeDiskLocked: a disk equal to the source's shares its layer; one that
