@@ -4,7 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"slices"
+	"sync"
+	"time"
 
 	"github.com/boxlite-ai/boxlitefs/core/qcow2"
 	"github.com/boxlite-ai/boxlitefs/metadata"
@@ -116,12 +120,15 @@ func (rt *Runtime) merge(ctx context.Context, m metadata.Merge) error {
 		os.Remove(staged)
 		return err
 	}
+	// The lower layer's file outlives its row for a while (removeLater): a
+	// process that read the upper file's old header just before the rename
+	// (a VM booting, qemu-img) still finds the backing file it names.
 	p := plan{
 		Created: []string{rt.lay.rel(staged)},
 		Renames: []rename{{From: rt.lay.rel(staged), To: rt.lay.rel(upperPath)}},
 		Relinks: links,
-		Removes: []string{rt.lay.rel(rt.lay.layer(lower.ID))},
 	}
+	defer rt.compactor.removeLater(rt.lay.layer(lower.ID))
 	return rt.mutate(ctx, "layer.merge", p, nil, nil, func(tx *metadata.Tx) error {
 		// Still mergeable: nothing took hold of the lower layer meanwhile.
 		merges, err := tx.Merges(ctx)
@@ -142,10 +149,11 @@ func (rt *Runtime) merge(ctx context.Context, m metadata.Merge) error {
 	})
 }
 
-// runningChains adds to busy every layer in the chains of boxes running in
-// this process: QEMU holds those files open and may reopen them by name.
+// runningChains adds to busy every layer in the chains of boxes running or
+// booting in this process: QEMU holds those files open and may reopen them
+// by name.
 func (rt *Runtime) runningChains(ctx context.Context, tx *metadata.Tx, busy map[string]bool) error {
-	for id := range rt.boxes.vms() {
+	for _, id := range rt.boxes.inVM() {
 		disks, err := tx.BoxDisks(ctx, id)
 		if err != nil {
 			return err
@@ -181,12 +189,49 @@ type compactor struct {
 	kick chan struct{}
 	done chan struct{}
 	stop context.CancelFunc
+
+	mu      sync.Mutex
+	pending []string // merged-away files to remove after mergeGrace
 }
 
+// mergeGrace is how long a merged-away layer file stays for processes that
+// were opening chains through it.
+const mergeGrace = 10 * time.Second
+
+// removeLater schedules the removal of a file no row names any more; if the
+// process ends first, the next open sweeps it as an orphan.
+func (c *compactor) removeLater(path string) {
+	c.mu.Lock()
+	c.pending = append(c.pending, path)
+	c.mu.Unlock()
+	time.AfterFunc(mergeGrace, func() { c.removePending(path) })
+}
+
+func (c *compactor) removePending(paths ...string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(paths) == 0 { // all of them
+		paths = append(paths, c.pending...)
+	}
+	for _, p := range paths {
+		if i := slices.Index(c.pending, p); i >= 0 {
+			c.pending = slices.Delete(c.pending, i, i+1)
+			if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				continue
+			}
+		}
+	}
+}
+
+func newCompactor() *compactor {
+	return &compactor{kick: make(chan struct{}, 1), done: make(chan struct{})}
+}
+
+// startCompactor runs compaction passes in the background when kicked.
 func (rt *Runtime) startCompactor() {
 	ctx, stop := context.WithCancel(context.Background())
-	c := &compactor{kick: make(chan struct{}, 1), done: make(chan struct{}), stop: stop}
-	rt.compactor = c
+	c := rt.compactor
+	c.stop = stop
 	go func() {
 		defer close(c.done)
 		for {
@@ -206,10 +251,18 @@ func (rt *Runtime) startCompactor() {
 	}()
 }
 
+// pendingRemoval tells whether path is a merged-away file waiting for its
+// grace period to end (not an orphan).
+func (c *compactor) pendingRemoval(path string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Contains(c.pending, path)
+}
+
 // kickCompactor asks for a compaction pass without waiting for it.
 func (rt *Runtime) kickCompactor() {
-	if rt.compactor == nil {
-		return
+	if rt.compactor.stop == nil {
+		return // manual compaction
 	}
 	select {
 	case rt.compactor.kick <- struct{}{}:
@@ -218,8 +271,9 @@ func (rt *Runtime) kickCompactor() {
 }
 
 func (rt *Runtime) stopCompactor() {
-	if rt.compactor != nil {
-		rt.compactor.stop()
-		<-rt.compactor.done
+	if c := rt.compactor; c.stop != nil {
+		c.stop()
+		<-c.done
 	}
+	rt.compactor.removePending()
 }

@@ -138,6 +138,7 @@ func (m *mutation) begin(ctx context.Context, lock *lockRequest) error {
 	plan := m.plan
 	// Relaxed: if a power failure loses this record, it also loses the
 	// status change, and what prepare made is swept as orphans.
+	defer m.statusChanged()
 	return m.rt.db.UpdateRelaxed(ctx, func(tx *metadata.Tx) error {
 		if lock != nil {
 			prev, err := m.rt.takeBox(ctx, tx, *lock, m.kind)
@@ -187,6 +188,14 @@ type boxState struct {
 	Prev  State  `json:"prev,omitempty"`
 }
 
+// statusChanged tells subscribers (state, box.json) that the mutation took
+// or gave back its box.
+func (m *mutation) statusChanged() {
+	if m.plan.BoxID != "" {
+		m.rt.publish(BoxChanged, m.plan.BoxID)
+	}
+}
+
 // step marks a point a crash test may stop at.
 func (m *mutation) step(name string) {
 	if m.rt.opts.FailPoint != nil {
@@ -200,6 +209,7 @@ func (m *mutation) abs(rel string) string { return filepath.Join(m.rt.home, rel)
 // row. It returns cause, so callers can write `return m.undo(err)`.
 func (m *mutation) undo(cause error) error {
 	ctx := context.Background()
+	defer m.statusChanged()
 	if err := undoFiles(m.rt.home, m.plan); err != nil {
 		m.rt.log.Error("undo failed; recovery will retry", "kind", m.kind, "err", err)
 		return cause
@@ -216,6 +226,7 @@ func (m *mutation) undo(cause error) error {
 }
 
 func (m *mutation) finish(ctx context.Context) error {
+	defer m.statusChanged()
 	if err := finishFiles(m.rt.home, m.plan, m.step); err != nil {
 		return err
 	}

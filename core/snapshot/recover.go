@@ -188,7 +188,8 @@ func (rt *Runtime) sweep(ctx context.Context, repair bool) ([]Problem, error) {
 		dir := filepath.Join(rt.lay.bases(), shard.Name())
 		files, _ := os.ReadDir(dir)
 		for _, f := range files {
-			if p := filepath.Join(dir, f.Name()); !known[rt.lay.rel(p)] {
+			p := filepath.Join(dir, f.Name())
+			if !known[rt.lay.rel(p)] && !rt.compactor.pendingRemoval(p) {
 				add(p)
 			}
 		}

@@ -121,6 +121,19 @@ func (r *boxRegistry) endStart(id string) {
 	r.mu.Unlock()
 }
 
+// inVM lists the boxes a VM of this process runs or boots on.
+func (r *boxRegistry) inVM() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for id, e := range r.entries {
+		if e.vm != nil || e.starting {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
 func (r *boxRegistry) vms() map[string]Instance {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -64,16 +64,17 @@ func Open(ctx context.Context, dir string, opts Options) (*Runtime, error) {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	rt := &Runtime{
-		home:    home,
-		lay:     layout{home: home},
-		log:     opts.Logger,
-		opts:    opts,
-		owner:   newID()[:16],
-		layers:  newLayerSet(),
-		boxes:   newBoxRegistry(),
-		events:  newBroker(),
-		targets: newTargetSet(),
-		sizes:   newSizeCache(),
+		home:      home,
+		lay:       layout{home: home},
+		log:       opts.Logger,
+		opts:      opts,
+		owner:     newID()[:16],
+		layers:    newLayerSet(),
+		boxes:     newBoxRegistry(),
+		events:    newBroker(),
+		targets:   newTargetSet(),
+		sizes:     newSizeCache(),
+		compactor: newCompactor(),
 	}
 	for _, d := range []string{filepath.Dir(rt.lay.db()), rt.lay.owners(), rt.lay.boxes(), rt.lay.bases(), rt.lay.tmp()} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
