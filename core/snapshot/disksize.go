@@ -79,18 +79,15 @@ func (c *sizeCache) get(k sizeKey) (int64, bool) {
 	return size, ok
 }
 
-// remember records a view's size under its top file and, for a box's
-// current state, as the box disk's last size.
-func (c *sizeCache) remember(top string, boxID, snapshot string, d Disk, size int64) {
-	k, ok := sizeKeyOf(top)
+// rememberKey records a view's size under its top file's identity and, for
+// a box's current state, as the box disk's last size.
+func (c *sizeCache) rememberKey(k sizeKey, boxID, snapshot string, d Disk, size int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.byTop) >= maxFresh {
 		clear(c.byTop)
 	}
-	if ok {
-		c.byTop[k] = size
-	}
+	c.byTop[k] = size
 	if snapshot == "" {
 		c.byBox[boxID+"/"+string(d)] = size
 	}

@@ -16,9 +16,18 @@ type DiskView struct {
 	rt   *Runtime
 	ref  DiskRef
 	img  *qcow2.Image
-	flat *qcow2.Flat
 	src  *sourceState // released by Close when the view owns it
 	once sync.Once
+
+	// The standalone image is planned at the first read: a copy by
+	// reference (clone, adopt) never needs it, and the size of an unchanged
+	// file is known from earlier views.
+	top      string
+	key      sizeKey // the top file's identity; keyOK when it is known
+	keyOK    bool
+	planOnce sync.Once
+	flat     *qcow2.Flat
+	planErr  error
 }
 
 // DiskRef names where a disk view came from; a clone or a copy between disk
@@ -62,36 +71,71 @@ func (rt *Runtime) viewOf(ctx context.Context, src *sourceState, d Disk) (*DiskV
 	if layer == "" || src.top[d] != rt.lay.layer(layer) {
 		layer = "" // the active file is the top: no frozen layer holds this state
 	}
+	before, ok1 := sizeKeyOf(src.top[d])
 	img, err := qcow2.Open(src.top[d], rt.openPolicy())
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", d, err)
 	}
-	flat, err := qcow2.Flatten(ctx, img, qcow2.FlattenOptions{})
-	if err != nil {
-		img.Close()
-		return nil, fmt.Errorf("flatten %s: %w", d, err)
-	}
-	rt.sizes.remember(src.top[d], src.box.ID, src.snapshot, d, flat.Size())
+	after, ok2 := sizeKeyOf(src.top[d])
 	return &DiskView{
-		rt:   rt,
-		ref:  DiskRef{BoxID: src.box.ID, Snapshot: src.snapshot, Disk: d, Layer: layer},
-		img:  img,
-		flat: flat,
+		rt:    rt,
+		ref:   DiskRef{BoxID: src.box.ID, Snapshot: src.snapshot, Disk: d, Layer: layer},
+		img:   img,
+		top:   src.top[d],
+		key:   after,
+		keyOK: ok1 && ok2 && before == after, // the file opened is the one identified
 	}, nil
+}
+
+// plan lays out the standalone image, once.
+func (v *DiskView) plan() (*qcow2.Flat, error) {
+	v.planOnce.Do(func() {
+		v.flat, v.planErr = qcow2.Flatten(context.Background(), v.img, qcow2.FlattenOptions{})
+		if v.planErr != nil {
+			v.planErr = fmt.Errorf("flatten %s: %w", v.ref.Disk, v.planErr)
+			return
+		}
+		if v.keyOK {
+			v.rt.sizes.rememberKey(v.key, v.ref.BoxID, v.ref.Snapshot, v.ref.Disk, v.flat.Size())
+		}
+	})
+	return v.flat, v.planErr
 }
 
 // Ref says where the view came from.
 func (v *DiskView) Ref() DiskRef { return v.ref }
 
-// Size is the exact size of the standalone image.
-func (v *DiskView) Size() int64 { return v.flat.Size() }
+// Size is the exact size of the standalone image (0 if it cannot be laid
+// out; reads then say why).
+func (v *DiskView) Size() int64 {
+	if v.keyOK {
+		if size, ok := v.rt.sizes.get(v.key); ok {
+			return size
+		}
+	}
+	f, err := v.plan()
+	if err != nil {
+		return 0
+	}
+	return f.Size()
+}
 
 // ReadAt reads any range of the standalone image.
-func (v *DiskView) ReadAt(p []byte, off int64) (int, error) { return v.flat.ReadAt(p, off) }
+func (v *DiskView) ReadAt(p []byte, off int64) (int, error) {
+	f, err := v.plan()
+	if err != nil {
+		return 0, err
+	}
+	return f.ReadAt(p, off)
+}
 
 // WriteTo streams the whole standalone image, reading each data cluster once.
 func (v *DiskView) WriteTo(ctx context.Context, w io.Writer) (int64, error) {
-	return v.flat.WriteToContext(ctx, w)
+	f, err := v.plan()
+	if err != nil {
+		return 0, err
+	}
+	return f.WriteToContext(ctx, w)
 }
 
 // Close releases the view's files and layers.
