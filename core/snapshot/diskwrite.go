@@ -1,13 +1,13 @@
 package snapshot
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"sync"
 
 	"github.com/boxlite-ai/boxlitefs/core/errdefs"
+	"github.com/boxlite-ai/boxlitefs/core/qcow2"
 )
 
 // DiskWriter receives a whole image, qcow2 or raw, written sequentially from
@@ -60,12 +60,10 @@ func (w *DiskWriter) Abort() {
 	os.Remove(w.f.Name())
 }
 
-var qcow2Magic = []byte{'Q', 'F', 'I', 0xfb}
-
-// Commit verifies the image and makes it the disk: a qcow2 must be standalone
-// and clean; anything else is taken as a raw image (its size a multiple of
-// 512) and converted. The image becomes a frozen layer with a new empty
-// overlay on it, so the box's snapshots and clones are untouched.
+// Commit verifies the image and makes it the disk (see vetImage for what is
+// accepted; a raw image is converted). The image becomes a frozen layer
+// with a new empty overlay on it, so the box's snapshots and clones are
+// untouched.
 func (w *DiskWriter) Commit(ctx context.Context) error {
 	defer w.Abort()
 	b, rt := w.box, w.box.rt
@@ -75,23 +73,15 @@ func (w *DiskWriter) Commit(ctx context.Context) error {
 	if err := w.f.Sync(); err != nil {
 		return err
 	}
-	head := make([]byte, 4)
-	if _, err := w.f.ReadAt(head, 0); err != nil {
-		return err
-	}
 	// Verified before anything is made in bases/: a refused image leaves
 	// nothing behind, not even a directory.
-	isQcow2 := bytes.Equal(head, qcow2Magic)
-	if isQcow2 {
-		if err := (imageVetter{}).Verify(w.f, w.written); err != nil {
-			return err
-		}
-	} else if w.written%512 != 0 {
-		return fmt.Errorf("a raw image must be a multiple of 512 bytes, got %d: %w", w.written, errdefs.ErrInvalid)
+	format, err := vetImage(w.f, w.written)
+	if err != nil {
+		return err
 	}
 	layer, err := rt.storeLayer(ctx, "", func(final string) error {
-		if isQcow2 {
-			return os.Link(w.f.Name(), final)
+		if format == qcow2.FormatQcow2 {
+			return os.Link(w.f.Name(), final) // standalone and clean: kept as written
 		}
 		return rt.convertRaw(ctx, w.f.Name(), final)
 	})

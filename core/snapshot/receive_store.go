@@ -3,26 +3,33 @@ package snapshot
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/boxlite-ai/boxlitefs/core/errdefs"
 	"github.com/boxlite-ai/boxlitefs/core/qcow2"
 )
 
-// vetImage checks a disk image a copy wrote, before anything is stored: a
-// qcow2 must be standalone and clean; anything else is taken as a raw image,
-// whose size must be a multiple of 512.
+// qcow2Magic starts every qcow2 image; anything else is taken as raw.
+var qcow2Magic = []byte{'Q', 'F', 'I', 0xfb}
+
+// vetImage says whether a whole disk image written into the mount (a disk
+// file replaced, a disk copied into clones/) is one we accept, before
+// anything is stored: a qcow2 must be standalone and clean; anything else
+// is taken as a raw image, whose size must be a multiple of 512.
 func vetImage(f *os.File, size int64) (qcow2.Format, error) {
-	head := make([]byte, 4)
-	if _, err := f.ReadAt(head, 0); err != nil {
-		return "", fmt.Errorf("disk image: %w", errdefs.ErrInvalid)
+	head := make([]byte, len(qcow2Magic))
+	n, err := f.ReadAt(head, 0)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", err
 	}
-	if bytes.Equal(head, qcow2Magic) {
+	if n == len(head) && bytes.Equal(head, qcow2Magic) {
 		return qcow2.FormatQcow2, (imageVetter{}).Verify(f, size)
 	}
-	if size%512 != 0 {
-		return "", fmt.Errorf("a raw image must be a multiple of 512 bytes, got %d: %w", size, errdefs.ErrInvalid)
+	if size == 0 || size%512 != 0 {
+		return "", fmt.Errorf("a raw image must be a whole number of 512-byte sectors, got %d bytes: %w", size, errdefs.ErrInvalid)
 	}
 	return qcow2.FormatRaw, nil
 }

@@ -31,6 +31,8 @@ func TestErrnoTable(t *testing.T) {
 	m.refused(`python3 -c 'import os; os.rename("boxes/x/snapshots/v1x", "boxes/y/snapshots/v2")'`, "Invalid argument")
 	m.refused(`python3 -c 'import os; os.rename("boxes/x", "clones/x")'`, "Invalid argument")
 	m.refused("dd if=/dev/zero of=boxes/x/disk.qcow2 bs=512 count=1 seek=8 conv=notrunc status=none", "Invalid argument")
+	// Too short to be either kind of image (it was EIO: the qcow2 magic could not be read).
+	m.refused("printf abc > $T/abc.img && cp $T/abc.img boxes/x/disk.qcow2", "Invalid argument")
 	m.refused("cp boxes/x/box.json clones/", "Invalid argument")
 	m.refused("mkdir clones/c && touch clones/c/passwd", "touch: cannot touch 'clones/c/passwd': Invalid argument")
 	// EBUSY: two mutations at once are raced in TestConcurrentMutations;
@@ -60,6 +62,7 @@ func TestErrnoTable(t *testing.T) {
 		"rename boxes/x/snapshots/v1x: EINVAL: ",
 		"unlink boxes/x/box.json: EACCES: ",
 		"boxes/x/disk.qcow2: EBADMSG: ",
+		"replace disk boxes/x/disk.qcow2: EINVAL: a raw image must be a whole number of 512-byte sectors, got 3 bytes",
 		`write boxes/x/state "running": EOPNOTSUPP: no runner`,
 		`create clones/c/passwd: EINVAL: clones/c: "passwd" is not part of a box`,
 	} {
