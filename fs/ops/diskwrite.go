@@ -3,7 +3,7 @@ package ops
 import (
 	"context"
 	"fmt"
-	"sync"
+	"io"
 	"syscall"
 
 	"github.com/hanwen/go-fuse/v2/fs"
@@ -19,18 +19,15 @@ import (
 // copy_file_range from another disk file of the mount replaces the disk by
 // reference instead, in O(1).
 type DiskWriteHandle struct {
+	intake
 	box  *snapshot.Box
 	disk snapshot.Disk
-	log  *Log
-	path string
+	w    *snapshot.DiskWriter
+	out  io.Writer // w, written in order
 
-	mu        sync.Mutex
-	w         *snapshot.DiskWriter
 	truncated bool   // the file was emptied (O_TRUNC): a first write past 0 leaves a hole
 	copied    uint64 // bytes of a copy by reference acknowledged so far
 	copyRef   *snapshot.DiskRef
-	done      bool  // the image was committed or adopted
-	err       error // why the handle refuses further work
 }
 
 var (
@@ -44,7 +41,10 @@ var (
 
 // NewDiskWriteHandle receives a new image for disk d of box through w.
 func NewDiskWriteHandle(box *snapshot.Box, d snapshot.Disk, w *snapshot.DiskWriter, log *Log, path string) *DiskWriteHandle {
-	return &DiskWriteHandle{box: box, disk: d, w: w, log: log, path: path}
+	return &DiskWriteHandle{
+		intake: intake{log: log, path: path, drop: w.Abort, taken: "the disk was already replaced through this open file"},
+		box:    box, disk: d, w: w, out: io.NewOffsetWriter(w, 0),
+	}
 }
 
 // Truncated tells the handle that its file was emptied, as O_TRUNC does
@@ -56,47 +56,26 @@ func (h *DiskWriteHandle) Truncated() {
 	h.truncated = true
 }
 
-// Write appends image bytes. A write past the end first fills the gap with
-// zeros, a hole that a sparse-aware copy (cp, dd) seeked over; but a first
-// write past offset 0 into a file that was not emptied would change part of
-// a disk, which is EINVAL. A write before the end is EINVAL.
+// Write appends image bytes (see appendLocked for holes). A first write
+// past offset 0 into a file that was not emptied would change part of a
+// disk, which is EINVAL.
 func (h *DiskWriteHandle) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if err := h.usable(); err != nil {
-		return 0, h.log.Done("write", h.path, err)
+	if errno := h.refusalLocked("write"); errno != 0 {
+		return 0, errno
 	}
-	if h.copyRef != nil {
-		return 0, h.fail("write", fmt.Errorf("the disk is being copied by reference: %w", errdefs.ErrInvalid))
+	switch {
+	case h.copyRef != nil:
+		return 0, h.failLocked("write", fmt.Errorf("the disk is being copied by reference: %w", errdefs.ErrInvalid))
+	case h.size == 0 && off != 0 && !h.truncated:
+		return 0, h.failLocked("write", fmt.Errorf("first write at %d: a disk file takes a whole image written from offset 0: %w", off, errdefs.ErrInvalid))
 	}
-	if h.w.Size() == 0 && off != 0 && !h.truncated {
-		return 0, h.fail("write", fmt.Errorf("first write at %d: a disk file takes a whole image written from offset 0: %w", off, errdefs.ErrInvalid))
-	}
-	if err := h.extendTo(off); err != nil {
-		return 0, h.fail("write", err)
-	}
-	n, err := h.w.WriteAt(data, off)
+	n, err := h.appendLocked(h.out, data, off)
 	if err != nil {
-		return uint32(n), h.fail("write", err)
+		return uint32(n), h.failLocked("write", err)
 	}
 	return uint32(n), 0
-}
-
-// extendTo writes zeros up to off: sparse-aware writers (cp, dd
-// conv=sparse) seek over holes, a hole reads as zeros, and the engine takes
-// only sequential bytes.
-func (h *DiskWriteHandle) extendTo(off int64) error {
-	var zeros []byte
-	for pos := h.w.Size(); pos < off; pos = h.w.Size() {
-		if zeros == nil {
-			zeros = make([]byte, min(off-pos, 1<<20))
-		}
-		chunk := zeros[:min(off-pos, int64(len(zeros)))]
-		if _, err := h.w.WriteAt(chunk, pos); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // Setattr accepts a truncation to 0 before anything was written (open with
@@ -105,27 +84,19 @@ func (h *DiskWriteHandle) extendTo(off int64) error {
 func (h *DiskWriteHandle) Setattr(ctx context.Context, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if size, ok := in.GetSize(); ok {
-		switch written := h.w.Size(); {
-		case int64(size) == written:
-		case int64(size) > written && (written > 0 || h.truncated) && h.copyRef == nil && h.usable() == nil:
-			if err := h.extendTo(int64(size)); err != nil {
-				return h.fail("truncate", err)
-			}
-		default:
-			return h.fail("truncate", fmt.Errorf("size %d after %d bytes: a disk file takes a whole image written from offset 0: %w",
-				size, written, errdefs.ErrInvalid))
+	if size, ok := in.GetSize(); ok && int64(size) != h.size {
+		if errno := h.refusalLocked("truncate"); errno != 0 {
+			return errno
+		}
+		if int64(size) < h.size || h.size == 0 && !h.truncated || h.copyRef != nil {
+			return h.failLocked("truncate", fmt.Errorf("size %d after %d bytes: a disk file takes a whole image written from offset 0: %w",
+				size, h.size, errdefs.ErrInvalid))
+		}
+		if err := h.growLocked(h.out, int64(size)); err != nil {
+			return h.failLocked("truncate", err)
 		}
 	}
-	out.Size = uint64(h.w.Size())
-	return 0
-}
-
-// Getattr reports how much was received.
-func (h *DiskWriteHandle) Getattr(ctx context.Context, out *fuse.AttrOut) syscall.Errno {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	out.Size = uint64(h.w.Size())
+	out.Size = uint64(h.size)
 	return 0
 }
 
@@ -135,21 +106,16 @@ func (h *DiskWriteHandle) Getattr(ctx context.Context, out *fuse.AttrOut) syscal
 func (h *DiskWriteHandle) Flush(ctx context.Context) syscall.Errno {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	errno, pending := h.pendingLocked()
 	switch {
-	case h.err != nil:
-		return Errno(h.err)
-	case h.done:
-		return 0
+	case !pending:
+		return errno
 	case h.copyRef != nil:
-		return h.fail("copy", fmt.Errorf("copied %d bytes by reference, not the whole disk: %w", h.copied, errdefs.ErrInvalid))
-	case h.w.Size() == 0:
+		return h.failLocked("copy", fmt.Errorf("copied %d bytes by reference, not the whole disk: %w", h.copied, errdefs.ErrInvalid))
+	case h.size == 0:
 		return 0
 	}
-	err := h.w.Commit(context.WithoutCancel(ctx))
-	h.done = err == nil
-	if err != nil {
-		h.err = err
-	}
+	err := h.takeLocked(func() error { return h.w.Commit(context.WithoutCancel(ctx)) })
 	return h.log.Done("replace disk", h.path, err)
 }
 
@@ -157,7 +123,7 @@ func (h *DiskWriteHandle) Flush(ctx context.Context) syscall.Errno {
 func (h *DiskWriteHandle) Release(ctx context.Context) syscall.Errno {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.w.Abort()
+	h.dropLocked()
 	return 0
 }
 
@@ -174,40 +140,24 @@ func (h *DiskWriteHandle) CopyFrom(ctx context.Context, src fs.FileHandle, offIn
 	defer h.mu.Unlock()
 	size := uint64(from.Size())
 	ref := from.Ref()
+	if errno := h.refusalLocked("copy"); errno != 0 {
+		return 0, errno
+	}
 	switch {
-	case h.usable() != nil:
-		return 0, h.log.Done("copy", h.path, h.usable())
-	case h.copyRef == nil && (offIn != 0 || offOut != 0 || h.w.Size() != 0):
+	case h.copyRef == nil && (offIn != 0 || offOut != 0 || h.size != 0):
 		return 0, syscall.EOPNOTSUPP // not a whole-file copy: let the kernel move bytes
 	case h.copyRef != nil && (*h.copyRef != ref || offIn != h.copied || offOut != h.copied):
-		return 0, h.fail("copy", fmt.Errorf("copy ranges out of order: %w", errdefs.ErrInvalid))
+		return 0, h.failLocked("copy", fmt.Errorf("copy ranges out of order: %w", errdefs.ErrInvalid))
 	}
 	h.copyRef = &ref
 	n := uint64(copyReply(length, size, h.copied))
 	if h.copied+n == size {
 		if err := h.box.AdoptDisk(context.WithoutCancel(ctx), h.disk, ref); err != nil {
-			return 0, h.fail("copy", err)
+			return 0, h.failLocked("copy", err)
 		}
-		h.done = true
+		h.dropLocked() // the disk is the source's state now: nothing written is kept
 		h.log.Done("copy by reference", h.path, nil)
 	}
 	h.copied += n
 	return uint32(n), 0
-}
-
-// usable says why the handle takes no more data, if it does not.
-func (h *DiskWriteHandle) usable() error {
-	switch {
-	case h.err != nil:
-		return h.err
-	case h.done:
-		return fmt.Errorf("the disk was already replaced through this open file: %w", errdefs.ErrInvalid)
-	}
-	return nil
-}
-
-// fail records err as the reason this handle refuses further work.
-func (h *DiskWriteHandle) fail(op string, err error) syscall.Errno {
-	h.err = err
-	return h.log.Done(op, h.path, err)
 }

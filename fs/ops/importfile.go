@@ -3,7 +3,6 @@ package ops
 import (
 	"context"
 	"fmt"
-	"sync"
 	"syscall"
 
 	"github.com/hanwen/go-fuse/v2/fs"
@@ -21,16 +20,8 @@ import (
 // or refused it, or at release) so that the file leaves import/ by the time
 // close(2) returns.
 type ImportHandle struct {
-	log      *Log
-	path     string
-	done     func()
-	doneOnce sync.Once
-
-	mu      sync.Mutex
+	intake
 	session *snapshot.ImportSession
-	pos     int64
-	closed  bool  // the session was closed or aborted
-	err     error // why the import failed
 }
 
 var (
@@ -43,25 +34,26 @@ var (
 
 // NewImportHandle feeds session; done runs once, when the import ended.
 func NewImportHandle(session *snapshot.ImportSession, log *Log, path string, done func()) *ImportHandle {
-	return &ImportHandle{session: session, log: log, path: path, done: done}
+	return &ImportHandle{
+		intake:  intake{log: log, path: path, drop: session.Abort, onEnd: done, taken: "the archive was already imported"},
+		session: session,
+	}
 }
 
 // Write feeds the next bytes of the archive, which must come in order.
 func (h *ImportHandle) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	switch {
-	case h.err != nil:
-		return 0, Errno(h.err)
-	case h.closed:
-		return 0, h.fail(fmt.Errorf("the archive was already imported: %w", errdefs.ErrInvalid))
-	case off != h.pos:
-		return 0, h.fail(fmt.Errorf("write at %d after %d bytes: an archive is taken in order: %w", off, h.pos, errdefs.ErrInvalid))
+	if errno := h.refusalLocked("import"); errno != 0 {
+		return 0, errno
+	}
+	if off != h.size {
+		return 0, h.failLocked("import", fmt.Errorf("write at %d after %d bytes: an archive is taken in order: %w", off, h.size, errdefs.ErrInvalid))
 	}
 	n, err := h.session.Write(data)
-	h.pos += int64(n)
+	h.size += int64(n)
 	if err != nil {
-		return uint32(n), h.fail(err)
+		return uint32(n), h.failLocked("import", err)
 	}
 	return uint32(n), 0
 }
@@ -71,18 +63,13 @@ func (h *ImportHandle) Write(ctx context.Context, data []byte, off int64) (uint3
 func (h *ImportHandle) Flush(ctx context.Context) syscall.Errno {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	switch {
-	case h.err != nil:
-		return Errno(h.err)
-	case h.closed, h.pos == 0:
-		return 0
+	if errno, pending := h.pendingLocked(); !pending || h.size == 0 {
+		return errno
 	}
-	h.closed = true
-	_, err := h.session.Close(context.WithoutCancel(ctx))
-	if err != nil {
-		h.err = err
-	}
-	h.doneOnce.Do(h.done)
+	err := h.takeLocked(func() error {
+		_, err := h.session.Close(context.WithoutCancel(ctx))
+		return err
+	})
 	return h.log.Done("import", h.path, err)
 }
 
@@ -90,43 +77,22 @@ func (h *ImportHandle) Flush(ctx context.Context) syscall.Errno {
 func (h *ImportHandle) Setattr(ctx context.Context, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if size, ok := in.GetSize(); ok && int64(size) != h.pos {
+	if size, ok := in.GetSize(); ok && int64(size) != h.size {
 		return h.log.Done("truncate", h.path, fmt.Errorf("an archive is taken in order: %w", errdefs.ErrInvalid))
 	}
-	out.Size = uint64(h.pos)
-	return 0
-}
-
-// Getattr reports the bytes received so far.
-func (h *ImportHandle) Getattr(ctx context.Context, out *fuse.AttrOut) syscall.Errno {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	out.Size = uint64(h.pos)
+	out.Size = uint64(h.size)
 	return 0
 }
 
 // Release aborts an import that was not completed.
 func (h *ImportHandle) Release(ctx context.Context) syscall.Errno {
 	h.mu.Lock()
-	if !h.closed {
-		h.closed = true
-		h.session.Abort()
-		if h.err == nil && h.pos > 0 {
+	defer h.mu.Unlock()
+	if !h.ended {
+		h.dropLocked()
+		if h.size > 0 {
 			h.log.Done("import", h.path, fmt.Errorf("closed before the archive was complete: %w", errdefs.ErrCorrupt))
 		}
 	}
-	h.mu.Unlock()
-	h.doneOnce.Do(h.done)
 	return 0
-}
-
-// fail aborts the session: a refused archive creates nothing.
-func (h *ImportHandle) fail(err error) syscall.Errno {
-	h.err = err
-	if !h.closed {
-		h.closed = true
-		h.session.Abort()
-	}
-	h.doneOnce.Do(h.done)
-	return h.log.Done("import", h.path, err)
 }

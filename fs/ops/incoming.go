@@ -3,7 +3,6 @@ package ops
 import (
 	"context"
 	"fmt"
-	"sync"
 	"syscall"
 
 	"github.com/hanwen/go-fuse/v2/fs"
@@ -20,20 +19,14 @@ import (
 // interprets the file when it is flushed, so that cp and Python report a
 // refusal (bash would drop it; a bad name was refused at open already).
 type IncomingHandle struct {
-	target *snapshot.CloneTarget
-	in     *snapshot.Incoming
-	rel    string // the file's path inside the target
-	log    *Log
-	path   string
-	done   func()
-	once   sync.Once
+	intake
+	target   *snapshot.CloneTarget
+	in       *snapshot.Incoming
+	rel      string // the file's path inside the target
+	released func()
 
-	mu     sync.Mutex
-	size   int64
 	used   bool              // written or truncated: there is something to interpret
 	copied *snapshot.DiskRef // the disk this file was copied from by reference
-	closed bool              // the engine has interpreted or dropped the file
-	err    error             // why the handle refuses further work
 }
 
 var (
@@ -45,10 +38,13 @@ var (
 	_ CopyTarget       = (*IncomingHandle)(nil)
 )
 
-// NewIncomingHandle receives the file rel of target through in; done runs
-// once, at release.
-func NewIncomingHandle(target *snapshot.CloneTarget, in *snapshot.Incoming, rel string, log *Log, path string, done func()) *IncomingHandle {
-	return &IncomingHandle{target: target, in: in, rel: rel, log: log, path: path, done: done}
+// NewIncomingHandle receives the file rel of target through in; released
+// runs at release.
+func NewIncomingHandle(target *snapshot.CloneTarget, in *snapshot.Incoming, rel string, log *Log, path string, released func()) *IncomingHandle {
+	return &IncomingHandle{
+		intake: intake{log: log, path: path, drop: in.Abort, taken: "the file was already taken in"},
+		target: target, in: in, rel: rel, released: released,
+	}
 }
 
 // Write receives bytes at off.
@@ -59,17 +55,17 @@ func (h *IncomingHandle) Write(ctx context.Context, data []byte, off int64) (uin
 }
 
 func (h *IncomingHandle) writeLocked(data []byte, off int64) (uint32, syscall.Errno) {
-	if err := h.usable(); err != nil {
-		return 0, h.log.Done("write", h.path, err)
+	if errno := h.refusalLocked("write"); errno != 0 {
+		return 0, errno
 	}
 	if h.copied != nil {
-		return 0, h.fail("write", fmt.Errorf("the file was copied by reference: %w", errdefs.ErrInvalid))
+		return 0, h.failLocked("write", fmt.Errorf("the file was copied by reference: %w", errdefs.ErrInvalid))
 	}
 	n, err := h.in.WriteAt(data, off)
 	h.used = true
 	h.size = max(h.size, off+int64(n))
 	if err != nil {
-		return uint32(n), h.fail("write", err)
+		return uint32(n), h.failLocked("write", err)
 	}
 	return uint32(n), 0
 }
@@ -81,25 +77,17 @@ func (h *IncomingHandle) Setattr(ctx context.Context, in *fuse.SetAttrIn, out *f
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if size, ok := in.GetSize(); ok && int64(size) != h.size {
-		if err := h.usable(); err != nil {
-			return h.log.Done("truncate", h.path, err)
+		if errno := h.refusalLocked("truncate"); errno != 0 {
+			return errno
 		}
 		if h.copied != nil {
-			return h.fail("truncate", fmt.Errorf("the file was copied by reference: %w", errdefs.ErrInvalid))
+			return h.failLocked("truncate", fmt.Errorf("the file was copied by reference: %w", errdefs.ErrInvalid))
 		}
 		if err := h.in.Truncate(int64(size)); err != nil {
-			return h.fail("truncate", err)
+			return h.failLocked("truncate", err)
 		}
 		h.used, h.size = true, int64(size)
 	}
-	out.Size = uint64(h.size)
-	return 0
-}
-
-// Getattr reports the size received so far.
-func (h *IncomingHandle) Getattr(ctx context.Context, out *fuse.AttrOut) syscall.Errno {
-	h.mu.Lock()
-	defer h.mu.Unlock()
 	out.Size = uint64(h.size)
 	return 0
 }
@@ -109,37 +97,33 @@ func (h *IncomingHandle) Getattr(ctx context.Context, out *fuse.AttrOut) syscall
 func (h *IncomingHandle) Flush(ctx context.Context) syscall.Errno {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	switch {
-	case h.err != nil:
-		return Errno(h.err)
-	case h.closed, !h.used && h.copied == nil:
-		return 0
+	if errno, pending := h.pendingLocked(); !pending || !h.used && h.copied == nil {
+		return errno
 	}
-	return h.finish(ctx)
+	return h.finishLocked(ctx)
 }
 
 // Release ends a file that was never flushed with content (an empty file,
 // like a copy of `restore`).
 func (h *IncomingHandle) Release(ctx context.Context) syscall.Errno {
 	h.mu.Lock()
-	if !h.closed {
-		h.finish(ctx)
+	if !h.ended {
+		h.finishLocked(ctx)
 	}
 	h.mu.Unlock()
-	h.once.Do(h.done)
+	h.released()
 	return 0
 }
 
-// finish has the engine interpret what came, or drop the file when it was
-// copied by reference (the engine took the copy then).
-func (h *IncomingHandle) finish(ctx context.Context) syscall.Errno {
-	h.closed = true
+// finishLocked has the engine interpret what came, or drops the file when
+// it was copied by reference (the engine took the copy then).
+func (h *IncomingHandle) finishLocked(ctx context.Context) syscall.Errno {
 	if h.copied != nil {
-		h.in.Abort()
+		h.dropLocked()
 		return 0
 	}
-	if err := h.in.Close(context.WithoutCancel(ctx)); err != nil {
-		return h.fail("copy into", err)
+	if err := h.takeLocked(func() error { return h.in.Close(context.WithoutCancel(ctx)) }); err != nil {
+		return h.log.Done("copy into", h.path, err)
 	}
 	return 0
 }
@@ -160,16 +144,17 @@ func (h *IncomingHandle) CopyFrom(ctx context.Context, src fs.FileHandle, offIn,
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	ref := from.Ref()
+	if errno := h.refusalLocked("copy"); errno != 0 {
+		return 0, errno
+	}
 	switch {
-	case h.usable() != nil:
-		return 0, h.log.Done("copy", h.path, h.usable())
 	case h.copied == nil && (h.used || offIn != 0 || offOut != 0):
 		return 0, syscall.EOPNOTSUPP // not a whole-file copy: let the kernel move bytes
 	case h.copied != nil && (*h.copied != ref || offIn != offOut):
-		return 0, h.fail("copy", fmt.Errorf("copy ranges from another file or out of place: %w", errdefs.ErrInvalid))
+		return 0, h.failLocked("copy", fmt.Errorf("copy ranges from another file or out of place: %w", errdefs.ErrInvalid))
 	case h.copied == nil:
 		if err := h.target.CopyFrom(context.WithoutCancel(ctx), h.rel, ref); err != nil {
-			return 0, h.fail("copy", err)
+			return 0, h.failLocked("copy", err)
 		}
 		h.copied = &ref
 		h.log.Done("copy by reference", h.path, nil)
@@ -192,24 +177,3 @@ func (h *IncomingHandle) copyContent(data []byte, offIn, offOut, length uint64) 
 	return h.writeLocked(data[offIn:], int64(offOut))
 }
 
-// usable says why the handle takes no more data, if it does not.
-func (h *IncomingHandle) usable() error {
-	switch {
-	case h.err != nil:
-		return h.err
-	case h.closed:
-		return fmt.Errorf("the file was already taken in: %w", errdefs.ErrInvalid)
-	}
-	return nil
-}
-
-// fail records err as the reason this handle refuses further work, and
-// drops the file.
-func (h *IncomingHandle) fail(op string, err error) syscall.Errno {
-	h.err = err
-	if !h.closed {
-		h.closed = true
-		h.in.Abort()
-	}
-	return h.log.Done(op, h.path, err)
-}
