@@ -176,4 +176,3 @@ func (h *IncomingHandle) copyContent(data []byte, offIn, offOut, length uint64) 
 	defer h.mu.Unlock()
 	return h.writeLocked(data[offIn:], int64(offOut))
 }
-
