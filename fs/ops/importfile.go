@@ -40,18 +40,15 @@ func NewImportHandle(session *snapshot.ImportSession, log *Log, path string, don
 	}
 }
 
-// Write feeds the next bytes of the archive, which must come in order.
+// Write feeds the next bytes of the archive, which come in order; a hole
+// that a sparse-aware copy seeked over is fed as the zeros it reads as.
 func (h *ImportHandle) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if errno := h.refusalLocked("import"); errno != 0 {
 		return 0, errno
 	}
-	if off != h.size {
-		return 0, h.failLocked("import", fmt.Errorf("write at %d after %d bytes: an archive is taken in order: %w", off, h.size, errdefs.ErrInvalid))
-	}
-	n, err := h.session.Write(data)
-	h.size += int64(n)
+	n, err := h.appendLocked(h.session, data, off)
 	if err != nil {
 		return uint32(n), h.failLocked("import", err)
 	}
@@ -73,12 +70,22 @@ func (h *ImportHandle) Flush(ctx context.Context) syscall.Errno {
 	return h.log.Done("import", h.path, err)
 }
 
-// Setattr accepts the truncation of the new empty file by O_TRUNC.
+// Setattr accepts the truncation of the new empty file by O_TRUNC, and an
+// extension to the final size (cp's ftruncate after a trailing hole, such
+// as a plain tar's zero padding); shrinking what came is EINVAL.
 func (h *ImportHandle) Setattr(ctx context.Context, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if size, ok := in.GetSize(); ok && int64(size) != h.size {
-		return h.log.Done("truncate", h.path, fmt.Errorf("an archive is taken in order: %w", errdefs.ErrInvalid))
+		if errno := h.refusalLocked("import"); errno != 0 {
+			return errno
+		}
+		if int64(size) < h.size {
+			return h.failLocked("import", fmt.Errorf("size %d after %d bytes: an archive is taken in order: %w", size, h.size, errdefs.ErrInvalid))
+		}
+		if err := h.growLocked(h.session, int64(size)); err != nil {
+			return h.failLocked("import", err)
+		}
 	}
 	out.Size = uint64(h.size)
 	return 0
