@@ -46,10 +46,10 @@ func (d *boxDir) stable() fs.StableAttr { return dirStable(d.ino()) }
 
 // Getattr describes the directory; a box that is gone is ENOENT.
 func (d *boxDir) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	return dirAttrs(ctx, out, d.ino(), d.created, func(ctx context.Context) error {
-		_, err := d.env.facts.info(ctx, d.id)
-		return err
-	})
+	if _, err := d.env.facts.info(ctx, d.id); err != nil {
+		return d.env.quiet("stat", d.Path(nil), err)
+	}
+	return dirAttrs(out, d.ino(), d.created)
 }
 
 // Readdir lists the box's files, without export.boxsnap.

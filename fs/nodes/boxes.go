@@ -2,7 +2,6 @@ package nodes
 
 import (
 	"context"
-	"errors"
 	"syscall"
 
 	"github.com/hanwen/go-fuse/v2/fs"
@@ -33,7 +32,7 @@ func (d *boxesDir) stable() fs.StableAttr { return dirStable(inoOf("boxes")) }
 
 // Getattr describes boxes/.
 func (d *boxesDir) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	return dirAttrs(ctx, out, inoOf("boxes"), d.env.mounted, nil)
+	return dirAttrs(out, inoOf("boxes"), d.env.mounted)
 }
 
 func (d *boxesDir) boxNode(info snapshot.BoxInfo) *boxDir {
@@ -45,7 +44,7 @@ func (d *boxesDir) boxNode(info snapshot.BoxInfo) *boxDir {
 func (d *boxesDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
 	info, err := d.env.facts.boxNamed(ctx, name)
 	if err != nil {
-		return nil, quietErrno(d.env, "lookup", pathOf(d.EmbeddedInode(), name), err)
+		return nil, d.env.quiet("lookup", pathOf(d.EmbeddedInode(), name), err)
 	}
 	return child(ctx, d.EmbeddedInode(), d.boxNode(info), out)
 }
@@ -90,11 +89,3 @@ func (d *boxesDir) Unlink(ctx context.Context, name string) syscall.Errno {
 }
 
 func boxIno(id string) uint64 { return inoOf("box/" + id) }
-
-// quietErrno maps a lookup failure without logging the common ENOENT.
-func quietErrno(e *env, op, path string, err error) syscall.Errno {
-	if errors.Is(err, errdefs.ErrNotFound) {
-		return syscall.ENOENT
-	}
-	return e.done(op, path, err)
-}

@@ -50,7 +50,7 @@ func (d *clonesDir) stable() fs.StableAttr { return dirStable(inoOf("clones")) }
 
 // Getattr describes clones/.
 func (d *clonesDir) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	return dirAttrs(ctx, out, inoOf("clones"), d.env.mounted, nil)
+	return dirAttrs(out, inoOf("clones"), d.env.mounted)
 }
 
 func (d *clonesDir) boxNode(info snapshot.BoxInfo) *boxDir {
@@ -68,7 +68,7 @@ func (d *clonesDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut)
 	}
 	info, err := ct.Box().Info(ctx)
 	if err != nil {
-		return nil, quietErrno(d.env, "lookup", pathOf(d.EmbeddedInode(), name), err)
+		return nil, d.env.quiet("lookup", pathOf(d.EmbeddedInode(), name), err)
 	}
 	return child(ctx, d.EmbeddedInode(), d.boxNode(info), out)
 }

@@ -30,6 +30,16 @@ func (e *env) done(op, path string, err error) syscall.Errno {
 	return e.log.Done(op, path, err)
 }
 
+// quiet is done for a lookup or a stat, except that ENOENT is not logged:
+// shells and file managers ask for names that do not exist all the time,
+// and a removed box's directory may still be a shell's working directory.
+func (e *env) quiet(op, path string, err error) syscall.Errno {
+	if errno := ops.Errno(err); errno == syscall.ENOENT {
+		return errno
+	}
+	return e.done(op, path, err)
+}
+
 // refuse logs and returns the errno for an operation a path does not allow.
 func (e *env) refuse(op, path, why string, class error) syscall.Errno {
 	return e.log.Done(op, path, fmt.Errorf("%s: %w", why, class))

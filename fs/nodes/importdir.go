@@ -36,7 +36,7 @@ func (d *importDir) stable() fs.StableAttr { return dirStable(inoOf("import")) }
 
 // Getattr describes import/.
 func (d *importDir) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	return dirAttrs(ctx, out, inoOf("import"), d.env.mounted, nil)
+	return dirAttrs(out, inoOf("import"), d.env.mounted)
 }
 
 // Lookup finds an archive being written.

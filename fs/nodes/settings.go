@@ -33,7 +33,7 @@ func (d *settingsDir) stable() fs.StableAttr { return dirStable(d.tree.dirIno(d.
 
 // Getattr describes the directory.
 func (d *settingsDir) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	return dirAttrs(ctx, out, d.tree.dirIno(d.key()), d.time, nil)
+	return dirAttrs(out, d.tree.dirIno(d.key()), d.time)
 }
 
 // Readdir lists every setting.

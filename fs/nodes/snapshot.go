@@ -32,10 +32,10 @@ func (d *snapshotDir) stable() fs.StableAttr { return dirStable(d.ino()) }
 
 // Getattr describes the directory; a removed snapshot is ENOENT.
 func (d *snapshotDir) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	return dirAttrs(ctx, out, d.ino(), d.created, func(ctx context.Context) error {
-		_, _, err := d.state.resolve(ctx, d.env)
-		return err
-	})
+	if _, _, err := d.state.resolve(ctx, d.env); err != nil {
+		return d.env.quiet("stat", d.Path(nil), err)
+	}
+	return dirAttrs(out, d.ino(), d.created)
 }
 
 // Readdir lists snapshot.json and the disks, without export.boxsnap.

@@ -38,7 +38,7 @@ func (d *snapshotsDir) stable() fs.StableAttr { return dirStable(d.tree.dirIno(d
 
 // Getattr describes the directory.
 func (d *snapshotsDir) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	return dirAttrs(ctx, out, d.tree.dirIno(d.key()), d.time, nil)
+	return dirAttrs(out, d.tree.dirIno(d.key()), d.time)
 }
 
 func (d *snapshotsDir) snapshots(ctx context.Context) (*snapshot.Snapshots, error) {
@@ -57,7 +57,7 @@ func (d *snapshotsDir) snapNode(info snapshot.SnapshotInfo) *snapshotDir {
 func (d *snapshotsDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
 	info, err := d.env.snapshotNamed(ctx, d.boxID, name)
 	if err != nil {
-		return nil, quietErrno(d.env, "lookup", pathOf(d.EmbeddedInode(), name), err)
+		return nil, d.env.quiet("lookup", pathOf(d.EmbeddedInode(), name), err)
 	}
 	return child(ctx, d.EmbeddedInode(), d.snapNode(info), out)
 }
