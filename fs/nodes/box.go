@@ -40,7 +40,7 @@ func boxEntries() []fuse.DirEntry {
 	}
 }
 
-func (d *boxDir) key() string           { return "box/" + d.id }
+func (d *boxDir) key() string           { return boxKey(d.id) }
 func (d *boxDir) ino() uint64           { return d.tree.dirIno(d.key()) }
 func (d *boxDir) stable() fs.StableAttr { return dirStable(d.ino()) }
 
@@ -68,9 +68,9 @@ func (d *boxDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*
 
 func (d *boxDir) entry(name string) node {
 	e, ino := d.env, inoOf(d.key()+"/"+name)
-	st := state{boxID: d.id}
+	ref := stateRef{boxID: d.id}
 	if disk, ok := snapshot.DiskFromFileName(name); ok {
-		return &diskFile{env: e, state: st, disk: disk, time: d.created}
+		return &diskFile{env: e, ref: ref, disk: disk, time: d.created}
 	}
 	switch name {
 	case "box.json":
@@ -80,7 +80,7 @@ func (d *boxDir) entry(name string) node {
 	case "restore":
 		return &ctlFile{genFile: genFile{env: e, ino: ino, time: d.created, content: empty}, apply: d.restore}
 	case exportName:
-		return &exportFile{env: e, state: st, time: d.created}
+		return &exportFile{env: e, ref: ref, time: d.created}
 	case "settings":
 		return &settingsDir{fixedDir: fixedDir{env: e}, boxID: d.id, time: d.created, tree: d.tree}
 	case "snapshots":

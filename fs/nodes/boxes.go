@@ -87,5 +87,3 @@ func (d *boxesDir) Create(ctx context.Context, name string, flags uint32, mode u
 func (d *boxesDir) Unlink(ctx context.Context, name string) syscall.Errno {
 	return d.env.refuse("unlink", pathOf(d.EmbeddedInode(), name), "remove a box with rmdir", errdefs.ErrInvalid)
 }
-
-func boxIno(id string) uint64 { return inoOf("box/" + id) }

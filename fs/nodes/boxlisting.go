@@ -42,7 +42,7 @@ func (l *boxListing) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Er
 	}
 	b := l.boxes[l.next]
 	l.next++
-	return &fuse.DirEntry{Name: b.Name, Mode: syscall.S_IFDIR, Ino: boxIno(b.ID), Off: uint64(l.next)}, 0
+	return &fuse.DirEntry{Name: b.Name, Mode: syscall.S_IFDIR, Ino: boxesTree.dirIno(boxKey(b.ID)), Off: uint64(l.next)}, 0
 }
 
 // Seekdir goes back to an entry already given (offsets are positions).
@@ -59,7 +59,7 @@ func (l *boxListing) Lookup(ctx context.Context, name string, out *fuse.EntryOut
 	for i := l.next - 1; i >= 0 && i >= l.next-2; i-- {
 		if b := l.boxes[i]; b.Name == name {
 			n := l.dir.boxNode(b)
-			attrs(&out.Attr, boxIno(b.ID), modeDir, 0, b.CreatedAt)
+			attrs(&out.Attr, n.ino(), modeDir, 0, b.CreatedAt)
 			return l.dir.NewInode(ctx, n, n.stable()), 0
 		}
 	}

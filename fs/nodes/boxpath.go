@@ -18,8 +18,8 @@ type boxFile struct {
 
 // diskOf is one disk of a box state.
 type diskOf struct {
-	state state
-	disk  snapshot.Disk
+	ref  stateRef
+	disk snapshot.Disk
 }
 
 // boxFileAt resolves rel ("disk.qcow2", "settings/KEY",
@@ -31,7 +31,7 @@ func boxFileAt(ctx context.Context, e *env, boxID, rel string) (boxFile, bool) {
 	switch {
 	case len(parts) == 1:
 		if d, ok := snapshot.DiskFromFileName(rel); ok {
-			return boxFile{disk: &diskOf{state: state{boxID: boxID}, disk: d}}, true
+			return boxFile{disk: &diskOf{ref: stateRef{boxID: boxID}, disk: d}}, true
 		}
 		switch rel {
 		case "box.json":
@@ -49,12 +49,12 @@ func boxFileAt(ctx context.Context, e *env, boxID, rel string) (boxFile, bool) {
 		if err != nil {
 			return boxFile{}, false
 		}
-		st := state{boxID: boxID, snapID: info.ID}
+		ref := stateRef{boxID: boxID, snapID: info.ID}
 		if d, ok := snapshot.DiskFromFileName(parts[2]); ok {
-			return boxFile{disk: &diskOf{state: st, disk: d}}, true
+			return boxFile{disk: &diskOf{ref: ref, disk: d}}, true
 		}
 		if parts[2] == "snapshot.json" {
-			return boxFile{content: (&snapshotDir{fixedDir: fixedDir{env: e}, state: st}).snapshotJSON}, true
+			return boxFile{content: (&snapshotDir{fixedDir: fixedDir{env: e}, ref: ref}).snapshotJSON}, true
 		}
 	}
 	return boxFile{}, false
@@ -63,7 +63,7 @@ func boxFileAt(ctx context.Context, e *env, boxID, rel string) (boxFile, bool) {
 // size is the file's size now.
 func (f boxFile) size(ctx context.Context, e *env) (int64, error) {
 	if f.disk != nil {
-		return f.disk.state.diskSize(ctx, e, f.disk.disk)
+		return f.disk.ref.diskSize(ctx, e, f.disk.disk)
 	}
 	data, err := f.content(ctx)
 	return int64(len(data)), err

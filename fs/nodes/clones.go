@@ -87,7 +87,7 @@ func (d *clonesDir) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
 		if c := d.copies[name]; c != nil {
 			ino = c.ino("")
 		} else if id := ids[name]; id != "" {
-			ino = clonesTree.dirIno("box/" + id)
+			ino = clonesTree.dirIno(boxKey(id))
 		}
 		entries = append(entries, dirEntry(name, syscall.S_IFDIR, ino))
 	}

@@ -21,10 +21,10 @@ import (
 // reference.
 type diskFile struct {
 	fs.Inode
-	env   *env
-	state state
-	disk  snapshot.Disk
-	time  time.Time
+	env  *env
+	ref  stateRef
+	disk snapshot.Disk
+	time time.Time
 
 	mu      sync.Mutex
 	writers map[*ops.DiskWriteHandle]bool // open for writing, to relay O_TRUNC
@@ -38,13 +38,13 @@ var (
 	_ fs.NodeReleaser       = (*diskFile)(nil)
 )
 
-func (n *diskFile) ino() uint64 { return inoOf(n.state.key() + "/" + n.disk.FileName()) }
+func (n *diskFile) ino() uint64 { return inoOf(n.ref.key() + "/" + n.disk.FileName()) }
 
 func (n *diskFile) stable() fs.StableAttr {
 	return fs.StableAttr{Mode: syscall.S_IFREG, Ino: n.ino()}
 }
 
-func (n *diskFile) writable() bool { return n.state.snapID == "" }
+func (n *diskFile) writable() bool { return n.ref.snapID == "" }
 
 // Getattr reports the exact size of the standalone image: an open file's
 // view (fstat), or else the engine's size of the disk, which does not
@@ -58,7 +58,7 @@ func (n *diskFile) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.Attr
 	if _, ok := handleAttr(ctx, fh, out); ok {
 		return 0
 	}
-	size, err := n.state.diskSize(ctx, n.env, n.disk)
+	size, err := n.ref.diskSize(ctx, n.env, n.disk)
 	if err != nil {
 		return n.env.done("stat", n.Path(nil), err)
 	}
@@ -77,7 +77,7 @@ func (n *diskFile) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint3
 		if !n.writable() {
 			return nil, 0, n.env.refuse("open for writing", path, "a snapshot's disk is frozen", errdefs.ErrReadOnly)
 		}
-		box, _, err := n.state.resolve(ctx, n.env)
+		box, _, err := n.ref.resolve(ctx, n.env)
 		if err != nil {
 			return nil, 0, n.env.done("open for writing", path, err)
 		}
@@ -94,7 +94,7 @@ func (n *diskFile) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint3
 		n.mu.Unlock()
 		return h, ops.OpenFlags, 0
 	}
-	view, err := n.state.openDisk(ctx, n.env, n.disk)
+	view, err := n.ref.openDisk(ctx, n.env, n.disk)
 	if err != nil {
 		return nil, 0, n.env.done("open", path, err)
 	}

@@ -139,7 +139,7 @@ func syncSnapshots(ctx context.Context, d *boxDir) {
 		ids[s.Name] = s.ID
 	}
 	for name, snap := range ch.Children() {
-		if s, ok := snap.Operations().(*snapshotDir); !ok || ids[name] != s.state.snapID {
+		if s, ok := snap.Operations().(*snapshotDir); !ok || ids[name] != s.ref.snapID {
 			ch.NotifyEntry(name)
 		}
 	}

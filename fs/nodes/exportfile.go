@@ -17,9 +17,9 @@ import (
 // the box's export settings.
 type exportFile struct {
 	fs.Inode
-	env   *env
-	state state
-	time  time.Time
+	env  *env
+	ref  stateRef
+	time time.Time
 }
 
 const exportName = "export.boxsnap"
@@ -29,7 +29,7 @@ var (
 	_ fs.NodeOpener = (*exportFile)(nil)
 )
 
-func (n *exportFile) ino() uint64 { return inoOf(n.state.key() + "/" + exportName) }
+func (n *exportFile) ino() uint64 { return inoOf(n.ref.key() + "/" + exportName) }
 
 func (n *exportFile) stable() fs.StableAttr {
 	return fs.StableAttr{Mode: syscall.S_IFREG, Ino: n.ino()}
@@ -48,7 +48,7 @@ func (n *exportFile) Open(ctx context.Context, flags uint32) (fs.FileHandle, uin
 	if flags&syscall.O_ACCMODE != syscall.O_RDONLY {
 		return nil, 0, n.env.readOnly("open for writing", path)
 	}
-	box, snap, err := n.state.resolve(ctx, n.env)
+	box, snap, err := n.ref.resolve(ctx, n.env)
 	if err != nil {
 		return nil, 0, n.env.done("open", path, err)
 	}

@@ -15,6 +15,10 @@ func inoOf(key string) uint64 {
 	return ino
 }
 
+// boxKey and snapshotKey are the keys of what a box and a snapshot show.
+func boxKey(id string) string      { return "box/" + id }
+func snapshotKey(id string) string { return "snap/" + id }
+
 // tree is the top directory a box is seen through: boxes/NAME, or
 // clones/NAME once a copy made the box. Both show the same files, with the
 // same inode numbers, but each tree's directories have numbers of their

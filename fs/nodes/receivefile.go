@@ -77,7 +77,7 @@ func (n *receiveFile) Open(ctx context.Context, flags uint32) (fs.FileHandle, ui
 		return nil, 0, n.env.refuse("open", path, "the bytes copied into a clone are not kept, only the box they make", errdefs.ErrReadOnly)
 	}
 	if f.disk != nil {
-		view, err := f.disk.state.openDisk(ctx, n.env, f.disk.disk)
+		view, err := f.disk.ref.openDisk(ctx, n.env, f.disk.disk)
 		if err != nil {
 			return nil, 0, n.env.done("open", path, err)
 		}

@@ -28,7 +28,7 @@ var (
 	_ fs.NodeReaddirer = (*settingsDir)(nil)
 )
 
-func (d *settingsDir) key() string           { return "box/" + d.boxID + "/settings" }
+func (d *settingsDir) key() string           { return boxKey(d.boxID) + "/settings" }
 func (d *settingsDir) stable() fs.StableAttr { return dirStable(d.tree.dirIno(d.key())) }
 
 // Getattr describes the directory.

@@ -16,7 +16,7 @@ import (
 // holds the snapshot's id, which survives renames.
 type snapshotDir struct {
 	fixedDir
-	state   state
+	ref     stateRef
 	created time.Time
 	tree    tree
 }
@@ -27,12 +27,12 @@ var (
 	_ fs.NodeReaddirer = (*snapshotDir)(nil)
 )
 
-func (d *snapshotDir) ino() uint64           { return d.tree.dirIno(d.state.key()) }
+func (d *snapshotDir) ino() uint64           { return d.tree.dirIno(d.ref.key()) }
 func (d *snapshotDir) stable() fs.StableAttr { return dirStable(d.ino()) }
 
 // Getattr describes the directory; a removed snapshot is ENOENT.
 func (d *snapshotDir) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	if _, _, err := d.state.resolve(ctx, d.env); err != nil {
+	if _, _, err := d.ref.resolve(ctx, d.env); err != nil {
 		return d.env.quiet("stat", d.Path(nil), err)
 	}
 	return dirAttrs(out, d.ino(), d.created)
@@ -45,20 +45,20 @@ func (d *snapshotDir) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno)
 		{Name: snapshot.GuestDisk.FileName(), Mode: syscall.S_IFREG},
 		{Name: snapshot.ContainerDisk.FileName(), Mode: syscall.S_IFREG},
 	}
-	return listing(withInos(entries, d.state.key())), 0
+	return listing(withInos(entries, d.ref.key())), 0
 }
 
 // Lookup makes the node of one entry.
 func (d *snapshotDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
 	var n node
 	if disk, ok := snapshot.DiskFromFileName(name); ok {
-		n = &diskFile{env: d.env, state: d.state, disk: disk, time: d.created}
+		n = &diskFile{env: d.env, ref: d.ref, disk: disk, time: d.created}
 	}
 	switch name {
 	case "snapshot.json":
-		n = &genFile{env: d.env, ino: inoOf(d.state.key() + "/" + name), time: d.created, content: d.snapshotJSON}
+		n = &genFile{env: d.env, ino: inoOf(d.ref.key() + "/" + name), time: d.created, content: d.snapshotJSON}
 	case exportName:
-		n = &exportFile{env: d.env, state: d.state, time: d.created}
+		n = &exportFile{env: d.env, ref: d.ref, time: d.created}
 	}
 	if n == nil {
 		return nil, syscall.ENOENT
@@ -67,7 +67,7 @@ func (d *snapshotDir) Lookup(ctx context.Context, name string, out *fuse.EntryOu
 }
 
 func (d *snapshotDir) snapshotJSON(ctx context.Context) ([]byte, error) {
-	info, err := d.env.snapshotByID(ctx, d.state.boxID, d.state.snapID)
+	info, err := d.env.snapshotByID(ctx, d.ref.boxID, d.ref.snapID)
 	if err != nil {
 		return nil, err
 	}

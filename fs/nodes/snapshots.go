@@ -33,7 +33,7 @@ var (
 	_ fs.NodeUnlinker  = (*snapshotsDir)(nil)
 )
 
-func (d *snapshotsDir) key() string           { return "box/" + d.boxID + "/snapshots" }
+func (d *snapshotsDir) key() string           { return boxKey(d.boxID) + "/snapshots" }
 func (d *snapshotsDir) stable() fs.StableAttr { return dirStable(d.tree.dirIno(d.key())) }
 
 // Getattr describes the directory.
@@ -50,7 +50,7 @@ func (d *snapshotsDir) snapshots(ctx context.Context) (*snapshot.Snapshots, erro
 }
 
 func (d *snapshotsDir) snapNode(info snapshot.SnapshotInfo) *snapshotDir {
-	return &snapshotDir{fixedDir: fixedDir{env: d.env}, state: state{boxID: d.boxID, snapID: info.ID}, created: info.CreatedAt, tree: d.tree}
+	return &snapshotDir{fixedDir: fixedDir{env: d.env}, ref: stateRef{boxID: d.boxID, snapID: info.ID}, created: info.CreatedAt, tree: d.tree}
 }
 
 // Lookup finds a snapshot by name.
@@ -70,7 +70,7 @@ func (d *snapshotsDir) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno
 	}
 	entries := make([]fuse.DirEntry, 0, len(list))
 	for _, s := range list {
-		entries = append(entries, dirEntry(s.Name, syscall.S_IFDIR, d.tree.dirIno("snap/"+s.ID)))
+		entries = append(entries, dirEntry(s.Name, syscall.S_IFDIR, d.tree.dirIno(snapshotKey(s.ID))))
 	}
 	return listing(entries), 0
 }

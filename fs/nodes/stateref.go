@@ -20,29 +20,29 @@ func (e *env) snapshotNamed(ctx context.Context, boxID, name string) (snapshot.S
 	return e.facts.snapshot(ctx, boxID, func(s snapshot.SnapshotInfo) bool { return s.Name == name }, fmt.Sprintf("%q", name))
 }
 
-// state names a box's current state or one of its snapshots: what a disk
+// stateRef names a box's current state or one of its snapshots: what a disk
 // file or an export shows.
-type state struct {
+type stateRef struct {
 	boxID  string
 	snapID string // "" for the box's current state
 }
 
 // key is the inode key prefix of the state's paths.
-func (s state) key() string {
+func (s stateRef) key() string {
 	if s.snapID == "" {
-		return "box/" + s.boxID
+		return boxKey(s.boxID)
 	}
-	return "snap/" + s.snapID
+	return snapshotKey(s.snapID)
 }
 
 // resolve finds the box and, for a snapshot, its current name.
-func (s state) resolve(ctx context.Context, e *env) (*snapshot.Box, string, error) {
+func (s stateRef) resolve(ctx context.Context, e *env) (*snapshot.Box, string, error) {
 	box, snap, err := s.resolveSnapshot(ctx, e)
 	return box, snap.Name, err
 }
 
 // resolveSnapshot finds the box and, for a snapshot, what it is now.
-func (s state) resolveSnapshot(ctx context.Context, e *env) (*snapshot.Box, snapshot.SnapshotInfo, error) {
+func (s stateRef) resolveSnapshot(ctx context.Context, e *env) (*snapshot.Box, snapshot.SnapshotInfo, error) {
 	box, err := e.box(ctx, s.boxID)
 	if err != nil || s.snapID == "" {
 		return box, snapshot.SnapshotInfo{}, err
@@ -54,7 +54,7 @@ func (s state) resolveSnapshot(ctx context.Context, e *env) (*snapshot.Box, snap
 // diskSize is the size of disk d of this state as a standalone image, for
 // stat: it never opens a view, which on a running box would capture it
 // (each capture adds two layers).
-func (s state) diskSize(ctx context.Context, e *env, d snapshot.Disk) (int64, error) {
+func (s stateRef) diskSize(ctx context.Context, e *env, d snapshot.Disk) (int64, error) {
 	box, snap, err := s.resolveSnapshot(ctx, e)
 	if err != nil {
 		return 0, err
@@ -66,7 +66,7 @@ func (s state) diskSize(ctx context.Context, e *env, d snapshot.Disk) (int64, er
 }
 
 // openDisk opens a point-in-time view of disk d of this state.
-func (s state) openDisk(ctx context.Context, e *env, d snapshot.Disk) (*snapshot.DiskView, error) {
+func (s stateRef) openDisk(ctx context.Context, e *env, d snapshot.Disk) (*snapshot.DiskView, error) {
 	box, name, err := s.resolve(ctx, e)
 	if err != nil {
 		return nil, err
