@@ -66,6 +66,7 @@ func (d *boxDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*
 	return fixedChild(ctx, d.EmbeddedInode(), n, out)
 }
 
+// entry is the node of name in the directory, nil if there is none.
 func (d *boxDir) entry(name string) node {
 	e, ino := d.env, inoOf(d.key()+"/"+name)
 	ref := stateRef{boxID: d.id}

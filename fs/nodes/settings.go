@@ -47,10 +47,19 @@ func (d *settingsDir) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno)
 
 // Lookup makes the control file of one setting.
 func (d *settingsDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
-	if !slices.Contains(snapshot.SettingKeys(), name) {
+	n := d.entry(name)
+	if n == nil {
 		return nil, syscall.ENOENT
 	}
-	f := &ctlFile{
+	return fixedChild(ctx, d.EmbeddedInode(), n, out)
+}
+
+// entry is the control file of setting name, nil if there is none.
+func (d *settingsDir) entry(name string) node {
+	if !slices.Contains(snapshot.SettingKeys(), name) {
+		return nil
+	}
+	return &ctlFile{
 		genFile: genFile{env: d.env, ino: inoOf(d.key() + "/" + name), time: d.time,
 			content: func(ctx context.Context) ([]byte, error) { return d.value(ctx, name) }},
 		apply: func(ctx context.Context, value string) error {
@@ -61,7 +70,6 @@ func (d *settingsDir) Lookup(ctx context.Context, name string, out *fuse.EntryOu
 			return box.SetSetting(ctx, name, value)
 		},
 	}
-	return fixedChild(ctx, d.EmbeddedInode(), f, out)
 }
 
 func (d *settingsDir) value(ctx context.Context, key string) ([]byte, error) {

@@ -50,20 +50,25 @@ func (d *snapshotDir) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno)
 
 // Lookup makes the node of one entry.
 func (d *snapshotDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
-	var n node
-	if disk, ok := snapshot.DiskFromFileName(name); ok {
-		n = &diskFile{env: d.env, ref: d.ref, disk: disk, time: d.created}
-	}
-	switch name {
-	case "snapshot.json":
-		n = &genFile{env: d.env, ino: inoOf(d.ref.key() + "/" + name), time: d.created, content: d.snapshotJSON}
-	case exportName:
-		n = &exportFile{env: d.env, ref: d.ref, time: d.created}
-	}
+	n := d.entry(name)
 	if n == nil {
 		return nil, syscall.ENOENT
 	}
 	return fixedChild(ctx, d.EmbeddedInode(), n, out)
+}
+
+// entry is the node of name in the directory, nil if there is none.
+func (d *snapshotDir) entry(name string) node {
+	if disk, ok := snapshot.DiskFromFileName(name); ok {
+		return &diskFile{env: d.env, ref: d.ref, disk: disk, time: d.created}
+	}
+	switch name {
+	case "snapshot.json":
+		return &genFile{env: d.env, ino: inoOf(d.ref.key() + "/" + name), time: d.created, content: d.snapshotJSON}
+	case exportName:
+		return &exportFile{env: d.env, ref: d.ref, time: d.created}
+	}
+	return nil
 }
 
 func (d *snapshotDir) snapshotJSON(ctx context.Context) ([]byte, error) {

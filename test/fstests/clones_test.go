@@ -117,6 +117,8 @@ func TestCloneWithCp(t *testing.T) {
 	requireCloneOf(m, "y", "x", "")
 	requireSameDisks(m, "boxes/x", "boxes/y")
 	requireSameDisks(m, "boxes/x", "clones/y")
+	// While the copy settles, its files read as what the box holds there.
+	m.ok("cd clones/y && for f in box.json state settings/clone.cow snapshots/v1/snapshot.json; do cmp $f ../../boxes/y/$f; done")
 	requireListing(m, "boxes/y/snapshots", "v1", "v2")
 	for _, s := range []string{"v1", "v2"} {
 		requireSameDisks(m, "boxes/x/snapshots/"+s, "boxes/y/snapshots/"+s)
