@@ -66,9 +66,12 @@ func fixedChild(ctx context.Context, parent *fs.Inode, n node, out *fuse.EntryOu
 }
 
 // pathOf names a path of the mount for log lines: the directory's path
-// joined with name.
+// joined with name ("." for the root itself).
 func pathOf(dir *fs.Inode, name string) string {
-	return path.Join(dir.Path(nil), name)
+	if p := path.Join(dir.Path(nil), name); p != "" {
+		return p
+	}
+	return "."
 }
 
 // setSize sets a size and the block count that goes with it: cp takes a

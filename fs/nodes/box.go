@@ -85,7 +85,7 @@ func (d *boxDir) entry(name string) node {
 	case "settings":
 		return &settingsDir{fixedDir: fixedDir{env: e}, boxID: d.id, time: d.created, tree: d.tree}
 	case "snapshots":
-		return &snapshotsDir{env: e, boxID: d.id, time: d.created, tree: d.tree}
+		return &snapshotsDir{fixedDir: fixedDir{env: e}, boxID: d.id, time: d.created, tree: d.tree}
 	}
 	return nil
 }

@@ -14,8 +14,7 @@ import (
 // boxesDir is boxes/: one directory per box. mkdir makes an empty box,
 // rmdir removes one (with its snapshots), rename renames one.
 type boxesDir struct {
-	fs.Inode
-	env *env
+	fixedDir
 }
 
 var (

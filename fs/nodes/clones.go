@@ -22,8 +22,7 @@ import (
 // as boxes/NAME. clones/ lists the names being filled and the boxes made
 // as clones; rmdir removes a clone, rename renames it.
 type clonesDir struct {
-	fs.Inode
-	env    *env
+	fixedDir
 	settle time.Duration
 
 	mu     sync.Mutex
@@ -43,7 +42,7 @@ var (
 )
 
 func newClonesDir(e *env, settle time.Duration) *clonesDir {
-	return &clonesDir{env: e, settle: settle, copies: map[string]*cloneCopy{}}
+	return &clonesDir{fixedDir: fixedDir{env: e}, settle: settle, copies: map[string]*cloneCopy{}}
 }
 
 func (d *clonesDir) stable() fs.StableAttr { return dirStable(inoOf("clones")) }

@@ -25,8 +25,9 @@ type exportFile struct {
 const exportName = "export.boxsnap"
 
 var (
-	_ node          = (*exportFile)(nil)
-	_ fs.NodeOpener = (*exportFile)(nil)
+	_ node             = (*exportFile)(nil)
+	_ fs.NodeOpener    = (*exportFile)(nil)
+	_ fs.NodeSetattrer = (*exportFile)(nil)
 )
 
 func (n *exportFile) ino() uint64 { return inoOf(n.ref.key() + "/" + exportName) }
@@ -63,4 +64,9 @@ func (n *exportFile) Open(ctx context.Context, flags uint32) (fs.FileHandle, uin
 		return box.Snapshots().Export(ctx, snap, w, settings.Export)
 	}
 	return ops.NewExportHandle(export, n.env.log, path), ops.QuietCloseFlags, 0
+}
+
+// Setattr refuses, as for every generated file.
+func (n *exportFile) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	return n.env.readOnly("setattr", n.Path(nil))
 }

@@ -27,7 +27,7 @@ var (
 // newRoot makes the tree; settle is how long an idle copy into clones/
 // waits before it is over.
 func newRoot(e *env, settle time.Duration) *root {
-	return &root{fixedDir: fixedDir{env: e}, boxes: &boxesDir{env: e}, clones: newClonesDir(e, settle)}
+	return &root{fixedDir: fixedDir{env: e}, boxes: &boxesDir{fixedDir{env: e}}, clones: newClonesDir(e, settle)}
 }
 
 // OnAdd makes the fixed children once the root is mounted.
@@ -56,7 +56,7 @@ func (r *root) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut)
 func (r *root) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
 	var st syscall.Statfs_t
 	if err := syscall.Statfs(r.env.rt.Home(), &st); err != nil {
-		return r.env.done("statfs", "", err)
+		return r.env.done("statfs", ".", err)
 	}
 	out.FromStatfsT(&st)
 	return 0

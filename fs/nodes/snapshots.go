@@ -15,8 +15,7 @@ import (
 // snapshotsDir is boxes/NAME/snapshots/: mkdir takes a snapshot with the
 // box's snapshot settings, rmdir removes one, rename renames one.
 type snapshotsDir struct {
-	fs.Inode
-	env   *env
+	fixedDir
 	boxID string
 	time  time.Time
 	tree  tree

@@ -51,8 +51,10 @@ func TestErrnoTable(t *testing.T) {
 	m.ok("head -c 1000 $T/img.qcow2 > $T/short.qcow2")
 	m.refused("cp $T/junk.boxsnap import/j.boxsnap", "Bad message")
 	m.refused("cp $T/short.qcow2 boxes/x/disk.qcow2", "Bad message")
+	m.refused("chmod 600 boxes/x/export.boxsnap", "Permission denied")
 	// EOPNOTSUPP
 	m.refused("echo running > boxes/x/state", "Operation not supported")
+	m.refused("touch boxes/x", "Operation not supported")
 
 	log := m.ok("cat log")
 	for _, want := range []string{
@@ -64,6 +66,8 @@ func TestErrnoTable(t *testing.T) {
 		"boxes/x/disk.qcow2: EBADMSG: ",
 		"replace disk boxes/x/disk.qcow2: EINVAL: a raw image must be a whole number of 512-byte sectors, got 3 bytes",
 		`write boxes/x/state "running": EOPNOTSUPP: no runner`,
+		"setattr boxes/x: EOPNOTSUPP: ",
+		"setattr boxes/x/export.boxsnap: EACCES: ",
 		`create clones/c/passwd: EINVAL: clones/c: "passwd" is not part of a box`,
 	} {
 		if !strings.Contains(log, want) {
