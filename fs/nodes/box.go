@@ -83,9 +83,9 @@ func (d *boxDir) entry(name string) node {
 	case exportName:
 		return &exportFile{env: e, ref: ref, time: d.created}
 	case "settings":
-		return &settingsDir{fixedDir: fixedDir{env: e}, boxID: d.id, time: d.created, tree: d.tree}
+		return &settingsDir{fixedDir: newFixedDir(e), boxID: d.id, time: d.created, tree: d.tree}
 	case "snapshots":
-		return &snapshotsDir{fixedDir: fixedDir{env: e}, boxID: d.id, time: d.created, tree: d.tree}
+		return &snapshotsDir{fixedDir: newFixedDir(e), boxID: d.id, time: d.created, tree: d.tree}
 	}
 	return nil
 }

@@ -35,7 +35,7 @@ func (d *boxesDir) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.Attr
 }
 
 func (d *boxesDir) boxNode(info snapshot.BoxInfo) *boxDir {
-	return &boxDir{fixedDir: fixedDir{env: d.env}, id: info.ID, created: info.CreatedAt}
+	return &boxDir{fixedDir: newFixedDir(d.env), id: info.ID, created: info.CreatedAt}
 }
 
 // Lookup finds a box by name. A missing name is a plain ENOENT, not logged:

@@ -17,7 +17,7 @@ type boxFile struct {
 // "snapshots/S/snapshot.json") in box boxID through the nodes that
 // boxes/NAME/rel would look up; ok is false when the box has no such file.
 func boxFileAt(ctx context.Context, e *env, boxID, rel string) (boxFile, bool) {
-	box := &boxDir{fixedDir: fixedDir{env: e}, id: boxID}
+	box := &boxDir{fixedDir: newFixedDir(e), id: boxID}
 	var n node
 	switch parts := strings.Split(rel, "/"); len(parts) {
 	case 1:

@@ -42,7 +42,7 @@ var (
 )
 
 func newClonesDir(e *env, settle time.Duration) *clonesDir {
-	return &clonesDir{fixedDir: fixedDir{env: e}, settle: settle, copies: map[string]*cloneCopy{}}
+	return &clonesDir{fixedDir: newFixedDir(e), settle: settle, copies: map[string]*cloneCopy{}}
 }
 
 func (d *clonesDir) stable() fs.StableAttr { return dirStable(inoOf("clones")) }
@@ -53,13 +53,13 @@ func (d *clonesDir) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.Att
 }
 
 func (d *clonesDir) boxNode(info snapshot.BoxInfo) *boxDir {
-	return &boxDir{fixedDir: fixedDir{env: d.env}, id: info.ID, created: info.CreatedAt, tree: clonesTree}
+	return &boxDir{fixedDir: newFixedDir(d.env), id: info.ID, created: info.CreatedAt, tree: clonesTree}
 }
 
 // Lookup finds a copy in progress, else a box made as a clone.
 func (d *clonesDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
 	if c := d.copyNamed(ctx, name); c != nil {
-		return child(ctx, d.EmbeddedInode(), &receiveDir{env: d.env, copy: c}, out)
+		return child(ctx, d.EmbeddedInode(), newReceiveDir(d.env, c, ""), out)
 	}
 	ct := d.env.rt.CloneTarget(ctx, name)
 	if ct == nil || ct.Box() == nil {
@@ -121,7 +121,7 @@ func (d *clonesDir) Mkdir(ctx context.Context, name string, mode uint32, out *fu
 	c := newCloneCopy(d.env.life, ct, d.seq, d.settle, d.settled)
 	d.copies[name] = c
 	d.mu.Unlock()
-	return child(ctx, d.EmbeddedInode(), &receiveDir{env: d.env, copy: c}, out)
+	return child(ctx, d.EmbeddedInode(), newReceiveDir(d.env, c, ""), out)
 }
 
 // Rmdir removes a clone with everything in it, or drops a reservation.

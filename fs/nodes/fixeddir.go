@@ -18,8 +18,7 @@ import (
 // answer unlink and rmdir with success and setattr with an ENOTSUP that
 // nothing logs, so each is refused here, with a log line.
 type fixedDir struct {
-	fs.Inode
-	env *env
+	dirBase
 }
 
 var (
@@ -30,6 +29,8 @@ var (
 	_ fs.NodeRenamer   = (*fixedDir)(nil)
 	_ fs.NodeSetattrer = (*fixedDir)(nil)
 )
+
+func newFixedDir(e *env) fixedDir { return fixedDir{dirBase{env: e}} }
 
 // Unlink refuses to remove a generated file.
 func (d *fixedDir) Unlink(ctx context.Context, name string) syscall.Errno {

@@ -19,8 +19,7 @@ import (
 // far and nothing else (see cloneCopy); the engine decides what each new
 // name means and refuses names that are not part of a box.
 type receiveDir struct {
-	fs.Inode
-	env  *env
+	dirBase
 	copy *cloneCopy
 	rel  string
 }
@@ -36,6 +35,10 @@ var (
 	_ fs.NodeRmdirer   = (*receiveDir)(nil)
 	_ fs.NodeSetattrer = (*receiveDir)(nil)
 )
+
+func newReceiveDir(e *env, c *cloneCopy, rel string) *receiveDir {
+	return &receiveDir{dirBase: dirBase{env: e}, copy: c, rel: rel}
+}
 
 func (d *receiveDir) stable() fs.StableAttr { return dirStable(d.copy.ino(d.rel)) }
 
@@ -64,7 +67,7 @@ func (d *receiveDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut
 	case !ok:
 		return nil, syscall.ENOENT
 	case size < 0:
-		return child(ctx, d.EmbeddedInode(), &receiveDir{env: d.env, copy: d.copy, rel: rel}, out)
+		return child(ctx, d.EmbeddedInode(), newReceiveDir(d.env, d.copy, rel), out)
 	}
 	return child(ctx, d.EmbeddedInode(), &receiveFile{env: d.env, copy: d.copy, rel: rel}, out)
 }
@@ -99,7 +102,7 @@ func (d *receiveDir) Mkdir(ctx context.Context, name string, mode uint32, out *f
 	if err := d.copy.target().Mkdir(ctx, rel); err != nil {
 		return nil, refused(ctx, d.env, d.copy, "mkdir", path, err)
 	}
-	return child(ctx, d.EmbeddedInode(), &receiveDir{env: d.env, copy: d.copy, rel: rel}, out)
+	return child(ctx, d.EmbeddedInode(), newReceiveDir(d.env, d.copy, rel), out)
 }
 
 // Create starts receiving a file of the copy; a name that is not part of a

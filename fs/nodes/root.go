@@ -27,7 +27,7 @@ var (
 // newRoot makes the tree; settle is how long an idle copy into clones/
 // waits before it is over.
 func newRoot(e *env, settle time.Duration) *root {
-	return &root{fixedDir: fixedDir{env: e}, boxes: &boxesDir{fixedDir{env: e}}, clones: newClonesDir(e, settle)}
+	return &root{fixedDir: newFixedDir(e), boxes: &boxesDir{newFixedDir(e)}, clones: newClonesDir(e, settle)}
 }
 
 // OnAdd makes the fixed children once the root is mounted.
@@ -42,7 +42,7 @@ func (r *root) OnAdd(ctx context.Context) {
 		content: func(context.Context) ([]byte, error) { return e.log.Bytes(), nil }})
 	add("boxes", r.boxes)
 	add("clones", r.clones)
-	add("import", &importDir{fixedDir: fixedDir{env: e}, pending: map[string]*fs.Inode{}})
+	add("import", &importDir{fixedDir: newFixedDir(e), pending: map[string]*fs.Inode{}})
 }
 
 // Getattr describes the root directory.

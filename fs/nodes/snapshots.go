@@ -49,7 +49,7 @@ func (d *snapshotsDir) snapshots(ctx context.Context) (*snapshot.Snapshots, erro
 }
 
 func (d *snapshotsDir) snapNode(info snapshot.SnapshotInfo) *snapshotDir {
-	return &snapshotDir{fixedDir: fixedDir{env: d.env}, ref: stateRef{boxID: d.boxID, snapID: info.ID}, created: info.CreatedAt, tree: d.tree}
+	return &snapshotDir{fixedDir: newFixedDir(d.env), ref: stateRef{boxID: d.boxID, snapID: info.ID}, created: info.CreatedAt, tree: d.tree}
 }
 
 // Lookup finds a snapshot by name.

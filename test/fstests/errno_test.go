@@ -55,6 +55,8 @@ func TestErrnoTable(t *testing.T) {
 	// EOPNOTSUPP
 	m.refused("echo running > boxes/x/state", "Operation not supported")
 	m.refused("touch boxes/x", "Operation not supported")
+	m.refused("ln -s x boxes/x/link", "Operation not supported")
+	m.refused("mkdir clones/l && ln boxes/x/box.json clones/l/box.json", "Operation not supported")
 
 	log := m.ok("cat log")
 	for _, want := range []string{
@@ -67,6 +69,8 @@ func TestErrnoTable(t *testing.T) {
 		"replace disk boxes/x/disk.qcow2: EINVAL: a raw image must be a whole number of 512-byte sectors, got 3 bytes",
 		`write boxes/x/state "running": EOPNOTSUPP: no runner`,
 		"setattr boxes/x: EOPNOTSUPP: ",
+		"symlink boxes/x/link: EOPNOTSUPP: ",
+		"link clones/l/box.json: EOPNOTSUPP: ",
 		"setattr boxes/x/export.boxsnap: EACCES: ",
 		`create clones/c/passwd: EINVAL: clones/c: "passwd" is not part of a box`,
 	} {
