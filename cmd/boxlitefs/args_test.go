@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"slices"
 	"testing"
 )
@@ -21,12 +22,34 @@ func TestParseSize(t *testing.T) {
 
 // TestParseInterspersed: flags may follow the positional arguments.
 func TestParseInterspersed(t *testing.T) {
-	fs := newFlags("test")
+	fs := newFlags("test", "test")
 	f := fs.Bool("f", false, "")
 	home := fs.String("home", "", "")
 	pos, err := parse(fs, []string{"/mnt", "-f", "--home", "/h", "extra"})
 	if err != nil || !*f || *home != "/h" || !slices.Equal(pos, []string{"/mnt", "extra"}) {
 		t.Fatalf("parse: %q %v f=%v home=%q", pos, err, *f, *home)
+	}
+}
+
+// TestParseArgs: a command line that is not one exits 2 with the usage
+// said, -h exits 0.
+func TestParseArgs(t *testing.T) {
+	for _, c := range []struct {
+		args   []string
+		status int
+		ok     bool
+	}{
+		{[]string{"a"}, 0, true},
+		{[]string{"a", "b"}, exitUsage, false},
+		{nil, exitUsage, false},
+		{[]string{"-x", "a"}, exitUsage, false},
+		{[]string{"-h"}, 0, false},
+	} {
+		fs := newFlags("test", "test ARG")
+		fs.SetOutput(io.Discard)
+		if _, status, ok := parseArgs(fs, "test ARG", c.args, 1); status != c.status || ok != c.ok {
+			t.Errorf("parseArgs(%q) = %d, %v; want %d, %v", c.args, status, ok, c.status, c.ok)
+		}
 	}
 }
 

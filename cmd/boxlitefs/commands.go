@@ -6,25 +6,22 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
-
-	"github.com/boxlite-ai/boxlitefs/core/snapshot"
 )
 
-// command is one subcommand.
+// command is one subcommand of the table: its usage line (what `help`
+// lists) and what runs it, giving the exit status.
 type command struct {
-	summary string
-	run     func(ctx context.Context, args []string) int
+	usage string
+	run   func(ctx context.Context, args []string) int
 }
 
 func commands() map[string]command {
 	return map[string]command{
-		"mount":    {"mount [--home DIR] [-f] [-o allow_other] [--demo] MOUNTPOINT", mountCmd},
-		"umount":   {"umount MOUNTPOINT", umountCmd},
+		"mount":    mountCmd(),
+		"umount":   umountCmd(),
 		"create":   createCmd().command(),
 		"fsck":     fsckCmd().command(),
 		"ls":       lsCmd().command(),
@@ -42,54 +39,48 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "")
 	var lines []string
 	for _, c := range commands() {
-		lines = append(lines, "  boxlitefs "+c.summary)
+		lines = append(lines, "  boxlitefs "+c.usage)
 	}
 	sort.Strings(lines)
 	fmt.Fprintln(w, strings.Join(lines, "\n"))
 	fmt.Fprintln(w, "\nThe home is --home DIR, else $BOXLITE_HOME, else ~/.boxlite.")
 }
 
-// common are the flags every command that opens a home takes.
-type common struct {
-	home    string
-	verbose bool
+// Exit statuses: a refused or failed command, and a command line that is
+// not one (unknown command or flag, wrong number of arguments).
+const (
+	exitFailed = 1
+	exitUsage  = 2
+)
+
+// newFlags makes the flag set of a command; -h and a bad flag print its
+// usage line and its flags.
+func newFlags(name, usage string) *flag.FlagSet {
+	fs := flag.NewFlagSet("boxlitefs "+name, flag.ContinueOnError)
+	fs.SetOutput(os.Stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: boxlitefs "+usage)
+		fs.PrintDefaults()
+	}
+	return fs
 }
 
-func (c *common) register(fs *flag.FlagSet) {
-	fs.StringVar(&c.home, "home", "", "the home (default $BOXLITE_HOME, else ~/.boxlite)")
-	fs.BoolVar(&c.verbose, "v", false, "log debug messages")
-}
-
-// homeDir resolves the home: --home, else $BOXLITE_HOME, else ~/.boxlite.
-func (c *common) homeDir() (string, error) {
-	if c.home != "" {
-		return c.home, nil
+// parseArgs parses a command's flags, which may come before, between or
+// after its positional arguments, and wants nargs of those. When the
+// command line is not one, it has said why and ok is false, with the exit
+// status: 0 for -h, exitUsage otherwise.
+func parseArgs(fs *flag.FlagSet, usage string, args []string, nargs int) (pos []string, status int, ok bool) {
+	pos, err := parse(fs, args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return nil, 0, false
+	case err != nil: // the flag package printed it, with the usage
+		return nil, exitUsage, false
+	case len(pos) != nargs:
+		fmt.Fprintln(fs.Output(), "usage: boxlitefs "+usage)
+		return nil, exitUsage, false
 	}
-	if h := os.Getenv("BOXLITE_HOME"); h != "" {
-		return h, nil
-	}
-	user, err := os.UserHomeDir()
-	if err != nil {
-		return "", fmt.Errorf("no --home, no $BOXLITE_HOME, and no home directory: %w", err)
-	}
-	return filepath.Join(user, ".boxlite"), nil
-}
-
-func (c *common) logger() *slog.Logger {
-	level := slog.LevelInfo
-	if c.verbose {
-		level = slog.LevelDebug
-	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-}
-
-// open opens the home.
-func (c *common) open(ctx context.Context, logger *slog.Logger) (*snapshot.Runtime, error) {
-	home, err := c.homeDir()
-	if err != nil {
-		return nil, err
-	}
-	return snapshot.Open(ctx, home, snapshot.Options{Logger: logger})
+	return pos, 0, true
 }
 
 // parse parses flags that may come before, between or after positional
@@ -110,18 +101,8 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
-// fail prints err for the command and gives its exit code.
+// fail prints err for the command and gives its exit status.
 func fail(cmd string, err error) int {
-	if errors.Is(err, flag.ErrHelp) {
-		return 2
-	}
 	fmt.Fprintf(os.Stderr, "boxlitefs %s: %v\n", cmd, err)
-	return 1
-}
-
-// newFlags makes a command's flag set that reports errors instead of exiting.
-func newFlags(name string) *flag.FlagSet {
-	fs := flag.NewFlagSet("boxlitefs "+name, flag.ContinueOnError)
-	fs.SetOutput(os.Stderr)
-	return fs
+	return exitFailed
 }

@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
 
 	"github.com/boxlite-ai/boxlitefs/core/snapshot"
 )
@@ -21,23 +23,20 @@ type homeCommand struct {
 }
 
 // command makes it an entry of the command table.
-func (c homeCommand) command() command { return command{summary: c.usage, run: c.run} }
+func (c homeCommand) command() command { return command{usage: c.usage, run: c.run} }
 
 func (c homeCommand) run(ctx context.Context, args []string) int {
-	var com common
-	fs := newFlags(c.name)
-	com.register(fs)
+	var home homeFlags
+	fs := newFlags(c.name, c.usage)
+	home.register(fs)
 	if c.flags != nil {
 		c.flags(fs)
 	}
-	pos, err := parse(fs, args)
-	if err != nil {
-		return fail(c.name, err)
+	pos, status, ok := parseArgs(fs, c.usage, args, c.nargs)
+	if !ok {
+		return status
 	}
-	if len(pos) != c.nargs {
-		return fail(c.name, errors.New("usage: boxlitefs "+c.usage))
-	}
-	rt, err := com.open(ctx, com.logger())
+	rt, err := home.open(ctx, snapshot.Options{Logger: home.logger()})
 	if err != nil {
 		return fail(c.name, err)
 	}
@@ -46,6 +45,49 @@ func (c homeCommand) run(ctx context.Context, args []string) int {
 		return fail(c.name, err)
 	}
 	return 0
+}
+
+// homeFlags are the flags of every command that opens a home.
+type homeFlags struct {
+	home    string
+	verbose bool
+}
+
+func (h *homeFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&h.home, "home", "", "the home (default $BOXLITE_HOME, else ~/.boxlite)")
+	fs.BoolVar(&h.verbose, "v", false, "log debug messages")
+}
+
+// dir resolves the home: --home, else $BOXLITE_HOME, else ~/.boxlite.
+func (h *homeFlags) dir() (string, error) {
+	if h.home != "" {
+		return h.home, nil
+	}
+	if env := os.Getenv("BOXLITE_HOME"); env != "" {
+		return env, nil
+	}
+	user, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("no --home, no $BOXLITE_HOME, and no home directory: %w", err)
+	}
+	return filepath.Join(user, ".boxlite"), nil
+}
+
+func (h *homeFlags) logger() *slog.Logger {
+	level := slog.LevelInfo
+	if h.verbose {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+}
+
+// open opens the home.
+func (h *homeFlags) open(ctx context.Context, opts snapshot.Options) (*snapshot.Runtime, error) {
+	dir, err := h.dir()
+	if err != nil {
+		return nil, err
+	}
+	return snapshot.Open(ctx, dir, opts)
 }
 
 // onBox adapts an operation on one box: the first argument names it.

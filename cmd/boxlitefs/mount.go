@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -13,7 +12,7 @@ import (
 
 // mountFlags are mount's options.
 type mountFlags struct {
-	common
+	homeFlags
 	foreground bool
 	options    string
 	demo       bool
@@ -24,34 +23,34 @@ type mountFlags struct {
 
 // mountCmd mounts a home. In the background (the default) it returns once
 // the mount is ready; with -f it serves until SIGINT/SIGTERM or umount.
-func mountCmd(ctx context.Context, args []string) int {
-	var f mountFlags
-	fs := newFlags("mount")
-	f.register(fs)
-	fs.BoolVar(&f.foreground, "f", false, "stay in the foreground")
-	fs.StringVar(&f.options, "o", "", "mount options: allow_other")
-	fs.BoolVar(&f.demo, "demo", false, "if the home has no boxes, make a small demo box")
-	fs.StringVar(&f.logFile, "log", "", "in the background, append the daemon's log to this file")
-	fs.BoolVar(&f.debug, "debug", false, "log every FUSE request")
-	fs.StringVar(&f.guest, "guest", "", "the guest kernel and initramfs that boxes boot (default $"+guestDirEnv+", else guest/ beside this program)")
-	pos, err := parse(fs, args)
-	if err != nil {
-		return fail("mount", err)
-	}
-	if len(pos) != 1 {
-		return fail("mount", errors.New("give one MOUNTPOINT"))
-	}
-	allowOther, err := parseMountOptions(f.options)
-	if err != nil {
-		return fail("mount", err)
-	}
-	if !f.foreground {
-		if err := daemonize(ctx, args, f.logFile); err != nil {
+func mountCmd() command {
+	const usage = "mount [--home DIR] [-f] [-o allow_other] [--demo] MOUNTPOINT"
+	return command{usage: usage, run: func(ctx context.Context, args []string) int {
+		var f mountFlags
+		fs := newFlags("mount", usage)
+		f.register(fs)
+		fs.BoolVar(&f.foreground, "f", false, "stay in the foreground")
+		fs.StringVar(&f.options, "o", "", "mount options: allow_other")
+		fs.BoolVar(&f.demo, "demo", false, "if the home has no boxes, make a small demo box")
+		fs.StringVar(&f.logFile, "log", "", "in the background, append the daemon's log to this file")
+		fs.BoolVar(&f.debug, "debug", false, "log every FUSE request")
+		fs.StringVar(&f.guest, "guest", "", "the guest kernel and initramfs that boxes boot (default $"+guestDirEnv+", else guest/ beside this program)")
+		pos, status, ok := parseArgs(fs, usage, args, 1)
+		if !ok {
+			return status
+		}
+		allowOther, err := parseMountOptions(f.options)
+		if err != nil {
 			return fail("mount", err)
 		}
-		return 0
-	}
-	return serve(ctx, &f, pos[0], allowOther)
+		if !f.foreground {
+			if err := daemonize(ctx, args, f.logFile); err != nil {
+				return fail("mount", err)
+			}
+			return 0
+		}
+		return serve(ctx, &f, pos[0], allowOther)
+	}}
 }
 
 // parseMountOptions reads -o; allow_other is the only option.
@@ -76,11 +75,7 @@ func serve(ctx context.Context, f *mountFlags, dir string, allowOther bool) int 
 	if vms != nil {
 		defer vms.Close()
 	}
-	home, err := f.homeDir()
-	if err != nil {
-		return ready.fail("mount", err)
-	}
-	rt, err := snapshot.Open(ctx, home, snapshot.Options{Logger: logger, Runner: run})
+	rt, err := f.open(ctx, snapshot.Options{Logger: logger, Runner: run})
 	if err != nil {
 		return ready.fail("mount", err)
 	}

@@ -25,13 +25,3 @@ func snapshotCmd() homeCommand {
 		}),
 	}
 }
-
-// restoreCmd brings a stopped box back to one of its snapshots.
-func restoreCmd() homeCommand {
-	return homeCommand{
-		name: "restore", nargs: 2, usage: "restore [--home DIR] BOX SNAPSHOT",
-		do: onBox(func(ctx context.Context, box *snapshot.Box, args []string) error {
-			return box.Snapshots().Restore(ctx, args[0])
-		}),
-	}
-}

@@ -10,17 +10,22 @@ import (
 )
 
 // umountCmd detaches a mount; its daemon then closes the home and exits.
-func umountCmd(ctx context.Context, args []string) int {
-	fs := newFlags("umount")
-	pos, err := parse(fs, args)
-	if err != nil {
-		return fail("umount", err)
-	}
-	if len(pos) != 1 {
-		return fail("umount", errors.New("give one MOUNTPOINT"))
-	}
-	dir := pos[0]
-	err = unix.Unmount(dir, 0)
+func umountCmd() command {
+	const usage = "umount MOUNTPOINT"
+	return command{usage: usage, run: func(ctx context.Context, args []string) int {
+		pos, status, ok := parseArgs(newFlags("umount", usage), usage, args, 1)
+		if !ok {
+			return status
+		}
+		if err := unmount(ctx, pos[0]); err != nil {
+			return fail("umount", err)
+		}
+		return 0
+	}}
+}
+
+func unmount(ctx context.Context, dir string) error {
+	err := unix.Unmount(dir, 0)
 	if errors.Is(err, unix.EPERM) {
 		// Not root: the setuid helper may unmount the user's own mount.
 		if out, ferr := exec.CommandContext(ctx, "fusermount3", "-u", dir).CombinedOutput(); ferr != nil {
@@ -30,7 +35,7 @@ func umountCmd(ctx context.Context, args []string) int {
 		}
 	}
 	if err != nil {
-		return fail("umount", fmt.Errorf("%s: %w", dir, err))
+		return fmt.Errorf("%s: %w", dir, err)
 	}
-	return 0
+	return nil
 }
