@@ -88,9 +88,6 @@ func (m *mount) unmount() {
 	})
 }
 
-// path is a path inside the mount.
-func (m *mount) path(rel string) string { return filepath.Join(m.dir, rel) }
-
 // result is what a shell command did.
 type result struct {
 	out  string // stdout and stderr together, as a user sees them
