@@ -47,13 +47,6 @@ func (w *DiskWriter) WriteAt(p []byte, off int64) (int, error) {
 	return n, err
 }
 
-// Size is how many bytes were written so far.
-func (w *DiskWriter) Size() int64 {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.written
-}
-
 // Abort drops what was written.
 func (w *DiskWriter) Abort() {
 	w.f.Close()
