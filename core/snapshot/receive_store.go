@@ -10,6 +10,7 @@ import (
 
 	"github.com/boxlite-ai/boxlitefs/core/errdefs"
 	"github.com/boxlite-ai/boxlitefs/core/qcow2"
+	"github.com/boxlite-ai/boxlitefs/metadata"
 )
 
 // qcow2Magic starts every qcow2 image; anything else is taken as raw.
@@ -65,34 +66,29 @@ func (ct *CloneTarget) storeStagedLocked(ctx context.Context, d heldDisk) error 
 }
 
 // storeReceived stores a vetted image a copy wrote as a frozen layer: only
-// what differs from parent when there is one of the same size.
-func (rt *Runtime) storeReceived(ctx context.Context, f *os.File, format qcow2.Format, parent string) (layerInfo, error) {
+// what differs from parent when there is one of the same size. The layer
+// is returned pinned, as storeLayer's.
+func (rt *Runtime) storeReceived(ctx context.Context, f *os.File, format qcow2.Format, parent string) (metadata.Layer, error) {
 	img, err := qcow2.Open(f.Name(), qcow2.OpenOptions{Format: format})
 	if err != nil {
-		return layerInfo{}, err
+		return metadata.Layer{}, err
 	}
 	defer img.Close()
 	var base *qcow2.Image
 	if parent != "" {
 		if base, err = qcow2.Open(rt.lay.layer(parent), rt.openPolicy()); err != nil {
-			return layerInfo{}, err
+			return metadata.Layer{}, err
 		}
 		defer base.Close()
 		if base.Size() != img.Size() {
 			parent = ""
 		}
 	}
-	l, err := rt.storeLayer(ctx, parent, func(final string) error {
+	return rt.storeLayer(ctx, parent, func(final string) error {
 		if parent == "" {
 			return qcow2.WriteFile(ctx, final, img, qcow2.FlattenOptions{})
 		}
 		return qcow2.WriteFile(ctx, final, newDiffSource(img, base),
 			qcow2.FlattenOptions{BackingFile: backingName(parent), BackingFormat: qcow2.FormatQcow2})
 	})
-	return layerInfo{ID: l.ID, VirtualSize: l.VirtualSize}, err
-}
-
-type layerInfo struct {
-	ID          string
-	VirtualSize int64
 }
