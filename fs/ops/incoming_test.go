@@ -4,8 +4,6 @@ import (
 	"context"
 	"syscall"
 	"testing"
-
-	"github.com/boxlite-ai/boxlitefs/core/snapshot"
 )
 
 // TestCopyOfGeneratedContent: copy_file_range from a generated file into a
@@ -14,11 +12,7 @@ import (
 // fall back to read and write, which read to the end.
 func TestCopyOfGeneratedContent(t *testing.T) {
 	ctx := context.Background()
-	rt, err := snapshot.Open(ctx, t.TempDir(), snapshot.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rt.Close()
+	rt := newRuntime(t)
 	ct, err := rt.ReserveClone(ctx, "y")
 	if err != nil {
 		t.Fatal(err)
