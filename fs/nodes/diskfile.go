@@ -55,8 +55,8 @@ func (n *diskFile) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.Attr
 		mode = modeWritable
 	}
 	attrs(&out.Attr, n.ino(), mode, 0, n.time)
-	if _, ok := handleAttr(ctx, fh, out); ok {
-		return 0
+	if errno, ok := handleAttr(ctx, fh, out); ok {
+		return errno
 	}
 	size, err := n.ref.diskSize(ctx, n.env, n.disk)
 	if err != nil {

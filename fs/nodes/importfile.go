@@ -30,8 +30,8 @@ func (f *importFile) stable() fs.StableAttr { return fs.StableAttr{Mode: syscall
 // Getattr reports the bytes received through the open handle.
 func (f *importFile) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
 	attrs(&out.Attr, f.ino, modeWritable, 0, f.time)
-	handleAttr(ctx, fh, out)
-	return 0
+	errno, _ := handleAttr(ctx, fh, out)
+	return errno
 }
 
 // Open refuses a second open: an archive has one writer.

@@ -37,8 +37,8 @@ func (n *receiveFile) stable() fs.StableAttr {
 // the box holds at this path, else the size the copy wrote.
 func (n *receiveFile) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
 	attrs(&out.Attr, n.copy.ino(n.rel), modeWritable, 0, n.copy.created)
-	if _, ok := handleAttr(ctx, fh, out); ok {
-		return 0
+	if errno, ok := handleAttr(ctx, fh, out); ok {
+		return errno
 	}
 	if f, ok := n.boxFile(ctx); ok {
 		if size, err := f.size(ctx, n.env); err == nil {
