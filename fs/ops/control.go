@@ -16,7 +16,8 @@ type Apply func(ctx context.Context, value string) error
 
 // ControlHandle is an open control file. Each write(2) is one command,
 // applied at once so that its error reaches the writer: bash drops errors
-// that only come at close. It also serves the file's content as of open.
+// that only come at close, and there is nothing left to do then (it opens
+// with QuietCloseFlags). It also serves the file's content as of open.
 type ControlHandle struct {
 	ContentHandle
 	apply Apply
@@ -27,7 +28,6 @@ type ControlHandle struct {
 var (
 	_ fs.FileWriter    = (*ControlHandle)(nil)
 	_ fs.FileSetattrer = (*ControlHandle)(nil)
-	_ fs.FileFlusher   = (*ControlHandle)(nil)
 )
 
 // NewControlHandle serves content and applies writes with apply; path names
@@ -52,9 +52,6 @@ func (h *ControlHandle) Setattr(ctx context.Context, in *fuse.SetAttrIn, out *fu
 	out.Size = uint64(len(h.data))
 	return 0
 }
-
-// Flush has nothing to do: every write was applied when it came.
-func (h *ControlHandle) Flush(ctx context.Context) syscall.Errno { return 0 }
 
 // quoteValue keeps a log line on one line and short whatever was written.
 func quoteValue(v string) string {
