@@ -1,7 +1,6 @@
 package snapshot
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -14,7 +13,7 @@ import (
 )
 
 // qcow2Magic starts every qcow2 image; anything else is taken as raw.
-var qcow2Magic = []byte{'Q', 'F', 'I', 0xfb}
+const qcow2Magic = "QFI\xfb"
 
 // vetImage says whether a whole disk image written into the mount (a disk
 // file replaced, a disk copied into clones/) is one we accept, before
@@ -26,7 +25,7 @@ func vetImage(f *os.File, size int64) (qcow2.Format, error) {
 	if err != nil && !errors.Is(err, io.EOF) {
 		return "", err
 	}
-	if n == len(head) && bytes.Equal(head, qcow2Magic) {
+	if n == len(head) && string(head) == qcow2Magic {
 		return qcow2.FormatQcow2, (imageVetter{}).Verify(f, size)
 	}
 	if size == 0 || size%512 != 0 {

@@ -10,36 +10,32 @@ import (
 	"github.com/boxlite-ai/boxlitefs/core/errdefs"
 )
 
-// errnoTable is the contract of SPEC 2.1: one errno per class of engine error.
-var errnoTable = []struct {
-	class error
-	errno syscall.Errno
-}{
-	{errdefs.ErrNotFound, syscall.ENOENT},
-	{errdefs.ErrExists, syscall.EEXIST},
-	{errdefs.ErrInvalid, syscall.EINVAL},
-	{errdefs.ErrBusy, syscall.EBUSY},
-	{errdefs.ErrReadOnly, syscall.EACCES},
-	{errdefs.ErrCorrupt, syscall.EBADMSG},
-	{errdefs.ErrUnsupported, syscall.EOPNOTSUPP},
-	{syscall.ENOSPC, syscall.ENOSPC},
-	{context.Canceled, syscall.EINTR},
-}
-
 // Errno is the errno a file operation returns for err: 0 for nil, the
-// class's errno for an engine error, EIO for anything unclassified.
+// class's errno for an engine error (the contract of SPEC 2.1), EIO for
+// anything unclassified.
 func Errno(err error) syscall.Errno {
-	if err == nil {
-		return 0
-	}
-	for _, e := range errnoTable {
-		if errors.Is(err, e.class) {
-			return e.errno
-		}
-	}
 	var errno syscall.Errno
-	if errors.As(err, &errno) && errno == syscall.EDQUOT {
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, errdefs.ErrNotFound):
+		return syscall.ENOENT
+	case errors.Is(err, errdefs.ErrExists):
+		return syscall.EEXIST
+	case errors.Is(err, errdefs.ErrInvalid):
+		return syscall.EINVAL
+	case errors.Is(err, errdefs.ErrBusy):
+		return syscall.EBUSY
+	case errors.Is(err, errdefs.ErrReadOnly):
+		return syscall.EACCES
+	case errors.Is(err, errdefs.ErrCorrupt):
+		return syscall.EBADMSG
+	case errors.Is(err, errdefs.ErrUnsupported):
+		return syscall.EOPNOTSUPP
+	case errors.Is(err, syscall.ENOSPC), errors.As(err, &errno) && errno == syscall.EDQUOT:
 		return syscall.ENOSPC
+	case errors.Is(err, context.Canceled):
+		return syscall.EINTR
 	}
 	return syscall.EIO
 }
