@@ -13,7 +13,7 @@ import (
 )
 
 // archiveWriter lays out the members of one archive: tar → zstd (when
-// compressing) → a large buffer → the caller's writer.
+// compressing) → a buffer → the caller's writer.
 type archiveWriter struct {
 	out   *bufio.Writer
 	enc   *zstd.Encoder // nil for a plain tar
@@ -24,7 +24,7 @@ type archiveWriter struct {
 
 func newArchiveWriter(w io.Writer, opts WriteOptions, mtime time.Time, total int64) (*archiveWriter, error) {
 	aw := &archiveWriter{
-		out:   bufio.NewWriterSize(w, bufferSize),
+		out:   bufio.NewWriterSize(w, pageCacheWrite),
 		mtime: mtime,
 		prog:  progress{report: opts.Progress, total: total},
 	}
@@ -101,11 +101,6 @@ func (aw *archiveWriter) writeDisk(ctx context.Context, name string, d Disk) ([3
 	return sum, nil
 }
 
-// hashPiece is zstd's largest block. Handing over and hashing one piece at a
-// time lets the encoder compress a block while the caller hashes it; hashing
-// a large write whole would leave the encoder idle meanwhile.
-const hashPiece = 128 << 10
-
 // hashingWriter hashes what passes into the archive, so each byte of a disk
 // is read once for both.
 type hashingWriter struct {
@@ -116,21 +111,15 @@ type hashingWriter struct {
 	prog *progress
 }
 
-func (hw *hashingWriter) Write(p []byte) (int, error) {
+func (hw *hashingWriter) Write(p []byte) (n int, err error) {
 	if err := hw.ctx.Err(); err != nil {
 		return 0, err
 	}
-	var written int
-	for len(p) > 0 {
-		n, err := hw.w.Write(p[:min(len(p), hashPiece)])
-		hw.h.Write(p[:n])
-		written += n
-		hw.n += int64(n)
-		hw.prog.add(n)
-		if err != nil {
-			return written, err
-		}
-		p = p[n:]
-	}
-	return written, nil
+	err = hashAlongside(hw.h, p, func() error {
+		n, err = hw.w.Write(p)
+		return err
+	})
+	hw.n += int64(n)
+	hw.prog.add(n)
+	return n, err
 }

@@ -8,7 +8,8 @@ import (
 )
 
 // stagingSink hashes and writes a disk's data in a goroutine of its own, so
-// that decoding the next buffer overlaps hashing and writing this one.
+// that decoding the next buffer overlaps hashing and writing this one (and
+// those two overlap each other).
 // Buffers travel between the two sides and are never shared.
 type stagingSink struct {
 	f      *os.File
@@ -42,9 +43,8 @@ func (s *stagingSink) run() {
 	var size int64
 	for b := range s.full {
 		if s.err == nil {
-			s.h.Write(b)
 			size += int64(len(b))
-			if err := s.write(b, size); err != nil {
+			if err := hashAlongside(s.h, b, func() error { return s.write(b, size) }); err != nil {
 				s.err = err
 				s.failed <- err
 			}
@@ -58,8 +58,7 @@ func (s *stagingSink) run() {
 // them; the file's length is set for every buffer so that it ends right.
 func (s *stagingSink) write(b []byte, size int64) error {
 	if !isZeros(b) {
-		_, err := s.f.Write(b)
-		return err
+		return writeInPieces(s.f, b)
 	}
 	if _, err := s.f.Seek(int64(len(b)), io.SeekCurrent); err != nil {
 		return err
