@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"math"
 	"sort"
 )
 
@@ -130,10 +131,17 @@ func (lay *layout) fillHeader(dst []byte, rel int64) error {
 }
 
 // fillTable writes bytes [rel, rel+len(dst)) of a table of big-endian
-// entries of width bytes; value is called for increasing entry indices.
-func fillTable(dst []byte, rel int64, width int64, value func(i int64) uint64) {
+// entries of width bytes; value is called for increasing entry indices below
+// count, and every entry from count on is zero. Most of a new image's tables
+// are zero: clearing them in bulk keeps creating an overlay cheap.
+func fillTable(dst []byte, rel, width, count int64, value func(i int64) uint64) {
 	var tmp [8]byte
-	for i := rel / width; ; i++ {
+	first := rel / width
+	if end := count*width - rel; end < int64(len(dst)) {
+		clear(dst[max(0, end):])
+		dst = dst[:max(0, end)]
+	}
+	for i := first; ; i++ {
 		pos := i*width - rel
 		if pos >= int64(len(dst)) {
 			return
@@ -154,7 +162,11 @@ func fillTable(dst []byte, rel int64, width int64, value func(i int64) uint64) {
 
 func (lay *layout) fillL1(dst []byte, rel int64) error {
 	k := sort.Search(len(lay.tables), func(k int) bool { return lay.tables[k].first+lay.tables[k].count > rel/8 })
-	fillTable(dst, rel, 8, func(i int64) uint64 {
+	var count int64 // past the last L1 entry that points to a table
+	if n := len(lay.tables); n > 0 {
+		count = min(lay.l1Entries, lay.tables[n-1].first+lay.tables[n-1].count)
+	}
+	fillTable(dst, rel, 8, count, func(i int64) uint64 {
 		for k < len(lay.tables) && lay.tables[k].first+lay.tables[k].count <= i {
 			k++
 		}
@@ -168,22 +180,14 @@ func (lay *layout) fillL1(dst []byte, rel int64) error {
 }
 
 func (lay *layout) fillRefTable(dst []byte, rel int64) error {
-	fillTable(dst, rel, 8, func(i int64) uint64 {
-		if i >= lay.refBlocks {
-			return 0
-		}
+	fillTable(dst, rel, 8, lay.refBlocks, func(i int64) uint64 {
 		return uint64(lay.refBlockOff + i*lay.cluster)
 	})
 	return nil
 }
 
 func (lay *layout) fillRefBlocks(dst []byte, rel int64) error {
-	fillTable(dst, rel, 2, func(i int64) uint64 {
-		if i < lay.clusters {
-			return 1
-		}
-		return 0
-	})
+	fillTable(dst, rel, 2, lay.clusters, func(int64) uint64 { return 1 })
 	return nil
 }
 
@@ -193,7 +197,7 @@ func (lay *layout) fillL2(dst []byte, rel int64) error {
 	entries := lay.cluster / 8
 	k := -1 // cursor into lay.runs
 	table, firstGuest := int64(-1), int64(0)
-	fillTable(dst, rel, 8, func(i int64) uint64 {
+	fillTable(dst, rel, 8, math.MaxInt64/8, func(i int64) uint64 {
 		if t := i / entries; t != table {
 			table, firstGuest = t, lay.tableL1Index(t)*entries
 		}

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/boxlite-ai/boxlitefs/core/errdefs"
@@ -316,6 +317,7 @@ func finishFiles(home string, p plan, step func(string)) error {
 // snapshot directories and their links) recovery makes again from the
 // database if a power failure loses it (see heal.go).
 func (m *mutation) syncCreated() error {
+	var paths []string
 	dirs := map[string]bool{}
 	bases := m.rt.lay.rel(m.rt.lay.bases()) + string(filepath.Separator)
 	for _, rel := range m.plan.Created {
@@ -323,20 +325,34 @@ func (m *mutation) syncCreated() error {
 			continue
 		}
 		path := m.abs(rel)
-		if err := syncFile(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return err
-		}
+		paths = append(paths, path)
 		dirs[filepath.Dir(path)] = true
 		dirs[m.rt.lay.bases()] = true // a new shard directory's own entry
 	}
 	for d := range dirs {
-		if err := syncDirErr(d); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return err
-		}
+		paths = append(paths, d)
 	}
-	return nil
+	return syncAll(paths)
 }
 
+// syncAll syncs files and directories all at once: a journaling filesystem
+// makes concurrent syncs durable in one journal commit, where syncs in turn
+// wait for one commit each.
+func syncAll(paths []string) error {
+	errs := make([]error, len(paths))
+	var wg sync.WaitGroup
+	for i, path := range paths {
+		wg.Go(func() {
+			if err := syncFile(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				errs[i] = err
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// syncFile makes a file's data, or a directory's entries, durable.
 func syncFile(path string) error {
 	f, err := os.Open(path)
 	if err != nil {
@@ -346,13 +362,4 @@ func syncFile(path string) error {
 	return f.Sync()
 }
 
-func syncDir(dir string) { _ = syncDirErr(dir) }
-
-func syncDirErr(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return f.Sync()
-}
+func syncDir(dir string) { _ = syncFile(dir) }

@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/boxlite-ai/boxlitefs/core/errdefs"
@@ -155,8 +158,10 @@ func (rt *Runtime) freezeBox(ctx context.Context, b *Box, req freezeRequest, out
 		}); err != nil {
 			return err
 		}
+		// The disks are independent: each is frozen in its own goroutine.
+		var mu sync.Mutex
 		overlays := map[Disk]string{}
-		for _, d := range AllDisks() {
+		err := eachDisk(func(d Disk) error {
 			active := rt.lay.active(b.id, d)
 			// A running VM is writing the active file: do not parse it, freeze it.
 			size, empty := cfg.diskSize(d), false
@@ -166,10 +171,11 @@ func (rt *Runtime) freezeBox(ctx context.Context, b *Box, req freezeRequest, out
 					return err
 				}
 			}
-			sizes[d] = size
 			if empty && bases[string(d)] != "" && !req.always {
-				held[d] = bases[string(d)]
-				continue
+				mu.Lock()
+				defer mu.Unlock()
+				sizes[d], held[d] = size, bases[string(d)]
+				return nil
 			}
 			id := newLayer[d]
 			if err := rt.linkLayer(active, id); err != nil {
@@ -184,11 +190,21 @@ func (rt *Runtime) freezeBox(ctx context.Context, b *Box, req freezeRequest, out
 				return err
 			}
 			m.step("overlay " + string(d))
-			held[d] = id
+			mu.Lock()
+			defer mu.Unlock()
+			sizes[d], held[d] = size, id
 			overlays[d] = staging(active, tx0)
 			frozen = append(frozen, metadata.Layer{ID: id, ParentID: bases[string(d)],
 				Format: string(qcow2.FormatQcow2), VirtualSize: size, FileSize: st.Size(), CreatedAt: time.Now()})
+			return nil
+		})
+		if err != nil {
+			return err
 		}
+		// One order for the rows whatever order the goroutines ended in.
+		slices.SortFunc(frozen, func(a, b metadata.Layer) int {
+			return strings.Compare(diskOfLayer(newLayer, a.ID), diskOfLayer(newLayer, b.ID))
+		})
 		if req.snapshot != "" {
 			if err := os.MkdirAll(rt.lay.snapshotsDir(b.id), 0o755); err != nil {
 				return err
