@@ -7,6 +7,8 @@ import (
 	"io"
 	"os"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/boxlite-ai/boxlitefs/core/snapshot"
 )
 
@@ -43,7 +45,8 @@ func exportCmd() homeCommand {
 // fails) or standard output, unless that is a terminal.
 func output(path string) (io.Writer, func(error) error, error) {
 	if path == "" {
-		if st, err := os.Stdout.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+		// A terminal, not any character device: > /dev/null is fine.
+		if _, err := unix.IoctlGetTermios(int(os.Stdout.Fd()), unix.TCGETS); err == nil {
 			return nil, nil, errors.New("refusing to write an archive to a terminal: use -o FILE or a redirection")
 		}
 		return os.Stdout, func(err error) error { return err }, nil

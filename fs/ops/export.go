@@ -87,7 +87,7 @@ func (h *ExportHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.R
 			return h.result(dest[:0], err)
 		}
 	}
-	n, err := io.ReadFull(h.pr, dest)
+	n, err := h.pr.ReadFull(dest)
 	h.pos += int64(n)
 	return h.result(dest[:n], err)
 }

@@ -17,6 +17,7 @@ type spool struct {
 	buf      []byte // ring storage
 	start    int    // first unread byte
 	n        int    // unread bytes
+	want     int    // unread bytes a waiting reader needs; 0 when none waits
 	werr     error  // set by CloseWrite: readers see it once drained
 	rerr     error  // set by CloseRead: writers fail with it
 }
@@ -49,7 +50,11 @@ func (s *spool) Write(p []byte) (int, error) {
 		s.n += c
 		written += c
 		p = p[c:]
-		s.canRead.Signal()
+		// A reader is woken once its request can be met, not for every
+		// block the compressor writes: each wake-up costs a switch.
+		if s.want > 0 && (s.n >= s.want || s.n == len(s.buf)) {
+			s.canRead.Signal()
+		}
 	}
 	return written, nil
 }
@@ -60,20 +65,59 @@ func (s *spool) Write(p []byte) (int, error) {
 func (s *spool) Read(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for s.n == 0 && s.werr == nil && s.rerr == nil {
+	if err := s.await(1); err != nil {
+		return 0, err
+	}
+	return s.take(p), nil
+}
+
+// ReadFull fills p, as io.ReadFull, but wakes once per spool-full rather
+// than once per write: io.EOF if the stream ended before any byte,
+// io.ErrUnexpectedEOF if it ended part way.
+func (s *spool) ReadFull(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	read := 0
+	for read < len(p) {
+		if err := s.await(min(len(p)-read, len(s.buf))); err != nil {
+			if read > 0 && errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return read, err
+		}
+		read += s.take(p[read:])
+	}
+	return read, nil
+}
+
+// await waits until want bytes are unread, or at least one once the writer
+// closed; it returns the error that ends the stream when none is left.
+func (s *spool) await(want int) error {
+	for s.n < want && s.werr == nil && s.rerr == nil {
+		s.want = want
 		s.canRead.Wait()
 	}
-	if s.rerr != nil {
-		return 0, s.rerr
+	s.want = 0
+	switch {
+	case s.rerr != nil:
+		return s.rerr
+	case s.n == 0:
+		return s.werr
 	}
-	if s.n == 0 {
-		return 0, s.werr
+	return nil
+}
+
+// take copies out up to len(p) unread bytes and makes room for the writer.
+func (s *spool) take(p []byte) int {
+	c := 0
+	for c < len(p) && s.n > 0 {
+		k := copy(p[c:], s.buf[s.start:min(s.start+s.n, len(s.buf))])
+		s.start = (s.start + k) % len(s.buf)
+		s.n -= k
+		c += k
 	}
-	c := copy(p, s.buf[s.start:min(s.start+s.n, len(s.buf))])
-	s.start = (s.start + c) % len(s.buf)
-	s.n -= c
 	s.canWrite.Signal()
-	return c, nil
+	return c
 }
 
 // CloseWrite ends the stream; nil means a clean end (io.EOF for readers).

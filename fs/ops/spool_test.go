@@ -57,3 +57,43 @@ func TestSpoolErrors(t *testing.T) {
 		t.Fatalf("writer got %v", err)
 	}
 }
+
+// TestSpoolReadFull reads in requests larger and smaller than the spool:
+// each is filled whole except the last, which ends with ErrUnexpectedEOF,
+// and the next gets io.EOF.
+func TestSpoolReadFull(t *testing.T) {
+	s := newSpool(1000)
+	want := make([]byte, 100_001)
+	for i := range want {
+		want[i] = byte(i * 7)
+	}
+	go func() {
+		for rest := want; len(rest) > 0; {
+			n := min(len(rest), 1+len(rest)%2999)
+			if _, err := s.Write(rest[:n]); err != nil {
+				return
+			}
+			rest = rest[n:]
+		}
+		s.CloseWrite(nil)
+	}()
+	var got []byte
+	for i := 0; ; i++ {
+		p := make([]byte, []int{4096, 300, 1000, 2500}[i%4])
+		n, err := s.ReadFull(p)
+		got = append(got, p[:n]...)
+		if err == nil {
+			continue
+		}
+		if !errors.Is(err, io.ErrUnexpectedEOF) || n == 0 || n == len(p) {
+			t.Fatalf("last read: %d of %d bytes, %v", n, len(p), err)
+		}
+		break
+	}
+	if n, err := s.ReadFull(make([]byte, 10)); n != 0 || !errors.Is(err, io.EOF) {
+		t.Fatalf("after the end: %d bytes, %v", n, err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("read %d bytes, not the %d written", len(got), len(want))
+	}
+}

@@ -96,11 +96,13 @@ $B clone $H a b
 $B clone $H a c --from-snapshot s1
 $B export $H a -o $T/a.boxsnap
 $B export $H a --snapshot s1 > $T/s1.boxsnap
+$B export $H a > /dev/null
 $B import $H $T/a.boxsnap d
 $B import $H - e < $T/s1.boxsnap
 $B restore $H a s1`)
 	m.refused(`"$BOXLITEFS" restore --home $H a nope`, "not found")
 	m.refused(`"$BOXLITEFS" export --home $H a -o $T/a.boxsnap`, "exists")
+	m.refused(`script -qec '"$BOXLITEFS" export --home $H a' /dev/null`, "terminal")
 	m = remount(t, m)
 	if got := strings.Join(lines(m.ok("ls boxes")), " "); got != "a b c d e" {
 		t.Fatalf("ls boxes = %q", got)
