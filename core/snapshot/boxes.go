@@ -60,6 +60,7 @@ func (rt *Runtime) createBox(ctx context.Context, name string, opts CreateOption
 	}
 	dir := rt.lay.box(id)
 	p := plan{Created: []string{rt.lay.rel(dir)}}
+	var info BoxInfo
 	err = rt.mutate(ctx, "box.create", p, nil, func(m *mutation) error {
 		if err := rt.makeBoxDir(id); err != nil {
 			return err
@@ -79,34 +80,37 @@ func (rt *Runtime) createBox(ctx context.Context, name string, opts CreateOption
 			return os.Remove(raw)
 		}
 		return rt.createOverlay(rt.lay.active(id, ContainerDisk), containerBase, size)
-	}, func(tx *metadata.Tx) error {
-		return rt.insertBox(ctx, tx, id, name, cfg, map[Disk]string{GuestDisk: guestBase, ContainerDisk: containerBase})
+	}, func(tx *metadata.Tx) (err error) {
+		info, err = rt.insertBox(ctx, tx, id, name, cfg, map[Disk]string{GuestDisk: guestBase, ContainerDisk: containerBase})
+		return err
 	})
 	if err != nil {
 		return BoxInfo{}, err
 	}
 	rt.publish(BoxesChanged, id)
-	return rt.mustBox(id).Info(ctx)
+	return info, nil
 }
 
-// insertBox writes a new box's rows.
-func (rt *Runtime) insertBox(ctx context.Context, tx *metadata.Tx, id, name string, cfg boxConfig, bases map[Disk]string) error {
+// insertBox writes a new box's rows and describes the box they make, so
+// that the caller need not read them back.
+func (rt *Runtime) insertBox(ctx context.Context, tx *metadata.Tx, id, name string, cfg boxConfig, bases map[Disk]string) (BoxInfo, error) {
 	body, err := json.Marshal(cfg)
 	if err != nil {
-		return err
+		return BoxInfo{}, err
 	}
-	if err := tx.InsertBox(ctx, metadata.Box{
+	row := metadata.Box{
 		ID: id, Name: name, CreatedAt: time.Now(), Config: body,
 		Status: string(Stopped), State: []byte("{}"),
-	}); err != nil {
-		return err
+	}
+	if err := tx.InsertBox(ctx, row); err != nil {
+		return BoxInfo{}, err
 	}
 	for _, d := range AllDisks() {
 		if err := tx.SetBoxDisk(ctx, id, string(d), bases[d]); err != nil {
-			return err
+			return BoxInfo{}, err
 		}
 	}
-	return nil
+	return rt.info(row, cfg), nil
 }
 
 // checkNewName validates a name for a new box and fails early if it is taken.

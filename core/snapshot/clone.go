@@ -95,6 +95,7 @@ func (rt *Runtime) cloneFrom(ctx context.Context, name string, src *sourceState,
 		Origin: &Origin{Kind: "clone", Box: src.box.Name, BoxID: src.box.ID, Snapshot: src.snapshot},
 	}
 	bases := map[Disk]string{}
+	var info BoxInfo
 	p := plan{Created: []string{rt.lay.rel(dir)}}
 	err := rt.mutate(ctx, "box.clone", p, nil, func(m *mutation) error {
 		if err := rt.makeBoxDir(id); err != nil {
@@ -113,14 +114,15 @@ func (rt *Runtime) cloneFrom(ctx context.Context, name string, src *sourceState,
 		})
 		m.step("disks")
 		return err
-	}, func(tx *metadata.Tx) error {
-		return rt.insertBox(ctx, tx, id, name, cfg, bases)
+	}, func(tx *metadata.Tx) (err error) {
+		info, err = rt.insertBox(ctx, tx, id, name, cfg, bases)
+		return err
 	})
 	if err != nil {
 		return BoxInfo{}, err
 	}
 	rt.publish(BoxesChanged, id)
-	return rt.mustBox(id).Info(ctx)
+	return info, nil
 }
 
 // copyLayer writes a standalone copy of a frozen layer's whole chain (a

@@ -106,6 +106,7 @@ func (rt *Runtime) commitImport(ctx context.Context, name string, res *boxsnap.R
 		layers[d] = metadata.Layer{ID: lid, Format: string(qcow2.FormatQcow2), CreatedAt: time.Now()}
 		p.Created = append(p.Created, rt.lay.rel(rt.lay.layer(lid)))
 	}
+	var info BoxInfo
 	err := rt.mutate(ctx, "box.import", p, nil, func(m *mutation) error {
 		if err := rt.makeBoxDir(id); err != nil {
 			return err
@@ -138,20 +139,21 @@ func (rt *Runtime) commitImport(ctx context.Context, name string, res *boxsnap.R
 		}
 		cfg.GuestDiskSize, cfg.ContainerDiskSize = layers[GuestDisk].VirtualSize, layers[ContainerDisk].VirtualSize
 		return nil
-	}, func(tx *metadata.Tx) error {
+	}, func(tx *metadata.Tx) (err error) {
 		for _, d := range AllDisks() {
 			if err := tx.InsertLayer(ctx, layers[d]); err != nil {
 				return err
 			}
 		}
-		return rt.insertBox(ctx, tx, id, name, cfg,
+		info, err = rt.insertBox(ctx, tx, id, name, cfg,
 			map[Disk]string{GuestDisk: layers[GuestDisk].ID, ContainerDisk: layers[ContainerDisk].ID})
+		return err
 	})
 	if err != nil {
 		return BoxInfo{}, err
 	}
 	rt.publish(BoxesChanged, id)
-	return rt.mustBox(id).Info(ctx)
+	return info, nil
 }
 
 // merge applies settings from an archive's manifest, each checked as if it
