@@ -132,32 +132,37 @@ func (f *Flat) inParallel(ctx context.Context, put func(p []byte, off int64) err
 	size := f.Size()
 	workers := max(1, min(int(ceilDiv(size, chunkSize)), runtime.GOMAXPROCS(0), maxWorkers))
 	var next atomic.Int64 // index of the next chunk to take
-	var wg sync.WaitGroup
 	errs := make([]error, workers)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	for w := range workers {
-		wg.Go(func() {
-			buf := make([]byte, min(chunkSize, size))
-			for ctx.Err() == nil {
-				off := next.Add(1) - 1
-				if off *= chunkSize; off >= size {
-					return
-				}
-				p := buf[:min(chunkSize, size-off)]
-				if _, err := f.ReadAt(p, off); err != nil {
-					errs[w] = err
-				} else {
-					errs[w] = put(p, off)
-				}
-				if errs[w] != nil {
-					cancel()
-					return
-				}
+	work := func(w int) {
+		buf := make([]byte, min(chunkSize, size))
+		for ctx.Err() == nil {
+			off := next.Add(1) - 1
+			if off *= chunkSize; off >= size {
+				return
 			}
-		})
+			p := buf[:min(chunkSize, size-off)]
+			if _, err := f.ReadAt(p, off); err != nil {
+				errs[w] = err
+			} else {
+				errs[w] = put(p, off)
+			}
+			if errs[w] != nil {
+				cancel()
+				return
+			}
+		}
 	}
-	wg.Wait()
+	if workers == 1 { // a small image (a new overlay): no goroutine
+		work(0)
+	} else {
+		var wg sync.WaitGroup
+		for w := range workers {
+			wg.Go(func() { work(w) })
+		}
+		wg.Wait()
+	}
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}

@@ -105,9 +105,9 @@ func (rt *Runtime) merge(ctx context.Context, m metadata.Merge) error {
 
 	// The switch, under the lock readers take to look up and pin layers: no
 	// reader is between finding a layer and opening its chain.
-	rt.layers.mu.Lock()
-	defer rt.layers.mu.Unlock()
-	if len(rt.layers.pins) > 0 {
+	rt.layers.gate.Lock()
+	defer rt.layers.gate.Unlock()
+	if rt.layers.anyPinned() {
 		os.Remove(staged)
 		return errMergeLater
 	}

@@ -113,9 +113,9 @@ func (rt *Runtime) Fsck(ctx context.Context, repair bool) (*FsckReport, error) {
 		return r, err
 	}
 	r.Problems = append(r.Problems, orphans...)
-	rt.layers.mu.Lock()
+	rt.layers.gate.Lock()
 	held := rt.heldByPins(dead) // by open readers of this process: not a problem
-	rt.layers.mu.Unlock()
+	rt.layers.gate.Unlock()
 	for _, l := range dead {
 		if held[l.ID] {
 			continue

@@ -50,11 +50,7 @@ func (rt *Runtime) storeLayer(ctx context.Context, parent string, build func(fin
 	return layer, nil
 }
 
-func (rt *Runtime) pin(id string) {
-	rt.layers.mu.Lock()
-	rt.layers.pins[id]++
-	rt.layers.mu.Unlock()
-}
+func (rt *Runtime) pin(id string) { rt.layers.pin(id) }
 
 // adoptLayer makes disk d of a stopped box a new empty overlay on a frozen
 // layer: O(1), the box's snapshots and clones are untouched.

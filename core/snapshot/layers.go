@@ -19,11 +19,16 @@ import (
 // each one (a box's disk, a snapshot, a base image, or a layer above it);
 // open readers hold them in memory (pins). A layer nothing holds is deleted.
 
-// layerSet is the in-memory side: pins, and the lock that makes "find the
-// dead layers and delete them" atomic against "look up layers and pin them".
+// layerSet is the in-memory side: pins, and the gate that makes "find the
+// dead layers and delete them" (or merge them) atomic against "look up
+// layers and pin them". Lookups share the gate, so readers and clones
+// never wait for each other; the collector and a merge's switch take it
+// alone.
 type layerSet struct {
-	mu   sync.Mutex
-	pins map[string]int
+	gate sync.RWMutex
+
+	pinMu sync.Mutex
+	pins  map[string]int
 	// heldDead: the last collection left dead layers that pins held, so
 	// an unpin may free them.
 	heldDead bool
@@ -92,8 +97,8 @@ func inode(st os.FileInfo) int64 {
 // pinned runs lookup under the collector's lock and pins the layer ids it
 // returns, so that no collection can delete them until unpin.
 func (rt *Runtime) pinned(ctx context.Context, lookup func(tx *metadata.Tx) ([]string, error)) ([]string, error) {
-	rt.layers.mu.Lock()
-	defer rt.layers.mu.Unlock()
+	rt.layers.gate.RLock()
+	defer rt.layers.gate.RUnlock()
 	var ids []string
 	err := rt.db.View(ctx, func(tx *metadata.Tx) error {
 		var err error
@@ -103,17 +108,31 @@ func (rt *Runtime) pinned(ctx context.Context, lookup func(tx *metadata.Tx) ([]s
 	if err != nil {
 		return nil, err
 	}
+	rt.layers.pin(ids...)
+	return ids, nil
+}
+
+// pin holds layers for a reader. Taking the gate is the caller's business:
+// a layer found in the database must be pinned before the gate opens.
+func (s *layerSet) pin(ids ...string) {
+	s.pinMu.Lock()
+	defer s.pinMu.Unlock()
 	for _, id := range ids {
 		if id != "" {
-			rt.layers.pins[id]++
+			s.pins[id]++
 		}
 	}
-	return ids, nil
+}
+
+func (s *layerSet) anyPinned() bool {
+	s.pinMu.Lock()
+	defer s.pinMu.Unlock()
+	return len(s.pins) > 0
 }
 
 // unpin releases pins and collects layers that only the pins held.
 func (rt *Runtime) unpin(ids []string) {
-	rt.layers.mu.Lock()
+	rt.layers.pinMu.Lock()
 	for _, id := range ids {
 		if id == "" {
 			continue
@@ -123,7 +142,7 @@ func (rt *Runtime) unpin(ids []string) {
 		}
 	}
 	pending := rt.layers.heldDead
-	rt.layers.mu.Unlock()
+	rt.layers.pinMu.Unlock()
 	if !pending {
 		return // the last collection deleted everything it could
 	}
@@ -137,13 +156,17 @@ func (rt *Runtime) unpin(ids []string) {
 // without rows, which recovery removes.
 func (rt *Runtime) collect(ctx context.Context) error {
 	rt.kickCompactor() // whatever a holder let go of may now merge
-	rt.layers.mu.Lock()
-	defer rt.layers.mu.Unlock()
+	rt.layers.gate.Lock()
+	defer rt.layers.gate.Unlock()
 	// Most calls find nothing to do: look first without a write transaction.
 	var any bool
 	if err := rt.db.View(ctx, func(tx *metadata.Tx) error {
 		dead, err := tx.DeadLayers(ctx)
-		held := rt.heldByPins(dead)
+		// Under pinMu throughout: an unpin either comes before (its layer
+		// is free now) or sees heldDead and collects again.
+		rt.layers.pinMu.Lock()
+		defer rt.layers.pinMu.Unlock()
+		held := heldBy(rt.layers.pins, dead)
 		rt.layers.heldDead = false
 		for _, l := range dead {
 			any = any || !held[l.ID]
@@ -186,10 +209,17 @@ func (rt *Runtime) collect(ctx context.Context) error {
 
 // heldByPins tells which of the dead layers (children first, as
 // DeadLayers lists them) open readers still hold: the pinned ones and their
-// ancestors. The caller holds rt.layers.mu.
+// ancestors. The caller holds the gate, so no new pin can come from them.
 func (rt *Runtime) heldByPins(dead []metadata.Layer) map[string]bool {
+	rt.layers.pinMu.Lock()
+	defer rt.layers.pinMu.Unlock()
+	return heldBy(rt.layers.pins, dead)
+}
+
+// heldBy is heldByPins for a given set of pins; the caller holds pinMu.
+func heldBy(pins map[string]int, dead []metadata.Layer) map[string]bool {
 	held := map[string]bool{}
-	for id := range rt.layers.pins {
+	for id := range pins {
 		held[id] = true
 	}
 	for _, l := range dead { // children first: a held child marks its parent before the parent is seen
