@@ -65,6 +65,21 @@ func FuzzInspect(f *testing.F) {
 		if limit := uint64(8*len(data) + fuzzAllocLimit); allocated > limit {
 			t.Fatalf("Inspect of %d bytes allocated %d", len(data), allocated)
 		}
+		// Peek reads a subset of what Inspect validates: it accepts what
+		// Inspect accepts, and agrees on what is there.
+		var size int64
+		var mapped bool
+		var perr error
+		allocated = allocatedBy(func() { size, mapped, perr = Peek(bytes.NewReader(data), int64(len(data))) })
+		if limit := uint64(8*len(data) + fuzzAllocLimit); allocated > limit {
+			t.Fatalf("Peek of %d bytes allocated %d", len(data), allocated)
+		}
+		if err == nil {
+			empty := info.DataClusters+info.ZeroClusters+info.CompressedClusters == 0 && info.Snapshots == 0
+			if perr != nil || size != info.VirtualSize || (!mapped && !empty) {
+				t.Fatalf("Peek = %d, %v, %v; Inspect = %+v", size, mapped, perr, info)
+			}
+		}
 	})
 }
 

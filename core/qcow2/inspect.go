@@ -81,3 +81,25 @@ func (z zeroPadded) ReadAt(p []byte, off int64) (int, error) {
 	}
 	return len(p), nil
 }
+
+// Peek parses the header of the qcow2 file in ra (size bytes) with Open's
+// policy and reads its L1 table, nothing more: the virtual size, and whether
+// anything is allocated (an L2 table, or an internal snapshot). An image
+// Create made stays unallocated until something is written to it. Peek is
+// cheap enough to ask before every snapshot; Inspect is the one that
+// validates every table.
+func Peek(ra io.ReaderAt, size int64) (virtualSize int64, allocated bool, err error) {
+	h, err := parseReadableHeader(ra, size)
+	if err != nil {
+		return 0, false, err
+	}
+	l1, err := readL1(ra, h, size)
+	if err != nil {
+		return 0, false, err
+	}
+	allocated = h.nbSnapshots > 0
+	for _, off := range l1 {
+		allocated = allocated || off != 0
+	}
+	return h.virtualSize, allocated, nil
+}

@@ -296,6 +296,8 @@ func (rt *Runtime) activeShape(path string) (size int64, empty bool, err error) 
 
 // diskShape reads what the engine needs to know about an active file: its
 // virtual size, and whether anything was written to it since it was made.
+// Its header is checked (a crashed VM leaves it dirty), not its tables: the
+// writer is QEMU, and every later read validates what it follows.
 func diskShape(path string) (size int64, empty bool, err error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -306,9 +308,9 @@ func diskShape(path string) (size int64, empty bool, err error) {
 	if err != nil {
 		return 0, false, err
 	}
-	info, err := qcow2.Inspect(f, st.Size())
+	size, allocated, err := qcow2.Peek(f, st.Size())
 	if err != nil {
 		return 0, false, fmt.Errorf("%s: %w", filepath.Base(path), err)
 	}
-	return info.VirtualSize, info.DataClusters+info.ZeroClusters+info.CompressedClusters == 0, nil
+	return size, !allocated, nil
 }
