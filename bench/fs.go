@@ -13,6 +13,7 @@ import (
 
 	"github.com/boxlite-ai/boxlitefs/core/snapshot"
 	"github.com/boxlite-ai/boxlitefs/fs/nodes"
+	"github.com/boxlite-ai/boxlitefs/fs/ops"
 )
 
 // fsScenarios measure the mount as shell tools use it. The mount is served
@@ -24,6 +25,7 @@ func fsScenarios() []Scenario {
 		{Area: "fs", Name: "cat disk.qcow2 > /dev/null, 256 MiB mixed, warm", Reps: 5, Setup: setupFSCatDisk},
 		{Area: "fs", Name: "cp disk.qcow2 out of the mount, 256 MiB mixed", Reps: 5, Setup: setupFSCopyOut},
 		{Area: "fs", Name: "cat export.boxsnap > /dev/null, 256 MiB mixed", Reps: 3, Setup: setupFSExport},
+		{Area: "fs", Name: "export.boxsnap's handle read in-process, 256 MiB mixed", Reps: 3, Setup: setupFSExportHandle},
 		{Area: "fs", Name: "ls -l boxes, 1000 boxes", Reps: 10, Setup: setupFSList},
 		{Area: "fs", Name: "cp -r boxes/x clones/y (a box with a snapshot)", Reps: 30, Setup: setupFSClone},
 		{Area: "fs", Name: "10 x cp -r boxes/x clones/NAME at once, wall", Reps: 10, Setup: setupFSParallelClones},
@@ -195,16 +197,35 @@ func setupFSCopyOut(ctx context.Context, env *Env) (*Case, error) {
 	}, nil
 }
 
-func setupFSExport(ctx context.Context, env *Env) (*Case, error) {
-	f, _, size, err := diskCase(ctx, env, "fs-export")
+// exportCase is a mounted box with 256 MiB of mixed data and the export
+// settings of the box.
+func exportCase(ctx context.Context, env *Env, name string) (*fsFixture, *snapshot.Box, snapshot.ExportOptions, int64, error) {
+	f, _, size, err := diskCase(ctx, env, name)
 	if err != nil {
-		return nil, err
+		return nil, nil, snapshot.ExportOptions{}, 0, err
 	}
 	box, err := f.rt.Box(ctx, "x")
 	if err != nil {
-		return nil, err
+		f.close()
+		return nil, nil, snapshot.ExportOptions{}, 0, err
 	}
 	settings, err := box.Settings(ctx)
+	if err != nil {
+		f.close()
+		return nil, nil, snapshot.ExportOptions{}, 0, err
+	}
+	return f, box, settings.Export, size, nil
+}
+
+// inProcessExport is the reference both export scenarios compare with.
+func inProcessExport(box *snapshot.Box, opts snapshot.ExportOptions) Side {
+	return Side{Label: "in-process box.Export", Run: func(ctx context.Context, _ int) (Sample, error) {
+		return timed(func() error { return box.Export(ctx, io.Discard, opts) })
+	}}
+}
+
+func setupFSExport(ctx context.Context, env *Env) (*Case, error) {
+	f, box, opts, size, err := exportCase(ctx, env, "fs-export")
 	if err != nil {
 		return nil, err
 	}
@@ -212,11 +233,42 @@ func setupFSExport(ctx context.Context, env *Env) (*Case, error) {
 		Ours: Side{Label: "cat", Run: func(ctx context.Context, _ int) (Sample, error) {
 			return timeCommand(ctx, "cat", f.path("boxes", "x", "export.boxsnap"))
 		}},
-		Theirs: Side{Label: "in-process box.Export", Run: func(ctx context.Context, _ int) (Sample, error) {
-			return timed(func() error { return box.Export(ctx, io.Discard, settings.Export) })
-		}},
+		Theirs:  inProcessExport(box, opts),
 		Bytes:   size,
 		Notes:   "zstd level 3; MB/s of the container disk's standalone image (the guest disk is small)",
+		Cleanup: f.close,
+	}, nil
+}
+
+// setupFSExportHandle reads export.boxsnap as the daemon serves it (the
+// spool, 512 KiB reads) without the kernel and cat: what is left of the gap
+// to the in-process export is the FUSE round trip.
+func setupFSExportHandle(ctx context.Context, env *Env) (*Case, error) {
+	f, box, opts, size, err := exportCase(ctx, env, "fs-export-handle")
+	if err != nil {
+		return nil, err
+	}
+	log := ops.NewLog(16, env.Log)
+	return &Case{
+		Ours: Side{Label: "ExportHandle.Read", Run: func(ctx context.Context, _ int) (Sample, error) {
+			return timed(func() error {
+				h := ops.NewExportHandle(func(ctx context.Context, w io.Writer) error { return box.Export(ctx, w, opts) }, log, "x")
+				defer h.Release(ctx)
+				dest := make([]byte, 512<<10) // the mount's largest read
+				for off := int64(0); ; {
+					r, errno := h.Read(ctx, dest, off)
+					if errno != 0 {
+						return errno
+					}
+					if off += int64(r.Size()); r.Size() < len(dest) {
+						return nil
+					}
+				}
+			})
+		}},
+		Theirs:  inProcessExport(box, opts),
+		Bytes:   size,
+		Notes:   "the daemon's side of cat export.boxsnap: the spool and 512 KiB reads, no kernel",
 		Cleanup: f.close,
 	}, nil
 }
