@@ -13,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/boxlite-ai/boxlitefs/core/errdefs"
 )
 
@@ -119,8 +121,20 @@ func WriteFile(ctx context.Context, path string, src Source, opts FlattenOptions
 }
 
 func (f *Flat) writeFile(ctx context.Context, path string) error {
-	return writeNewFile(path, f.Size(), !f.opts.NoSync, func(out *os.File) error {
-		return f.inParallel(ctx, func(p []byte, off int64) error { return writeSparse(out, p, off) })
+	durable := !f.opts.NoSync
+	return writeNewFile(path, f.Size(), durable, func(out *os.File) error {
+		return f.inParallel(ctx, func(p []byte, off int64) error {
+			if err := writeSparse(out, p, off); err != nil {
+				return err
+			}
+			if durable {
+				// Start writing each chunk back now: the final fsync then
+				// has little left, and the page cache never holds enough
+				// of the file's dirty pages for the kernel to throttle us.
+				_ = unix.SyncFileRange(int(out.Fd()), off, int64(len(p)), unix.SYNC_FILE_RANGE_WRITE)
+			}
+			return nil
+		})
 	})
 }
 
