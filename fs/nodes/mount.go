@@ -129,6 +129,9 @@ func New(ctx context.Context, rt *snapshot.Runtime, dir string, opts Options) (*
 		stop()
 		return nil, fmt.Errorf("mount %s: %w", dir, err)
 	}
+	if err := r.probeCopyFileRange(life, dir); err != nil {
+		logger.Warn("copies into clones/ may move bytes instead of references", "err", err)
+	}
 	m := &Mount{server: server, cancel: stop, done: make(chan struct{}), dir: dir, root: r}
 	events, unsubscribe := rt.Subscribe()
 	go func() {

@@ -290,3 +290,38 @@ func TestCopyOfSomethingElseIsRefused(t *testing.T) {
 	requireListing(m, "clones")
 	requireFsckClean(m)
 }
+
+// TestFirstCopiesOnAMountGoByReference: ten cp -r at once as the very first
+// copies on a new mount all hand the disks over by reference, and so does a
+// copy after them. Linux 6.18 can switch copy_file_range off for a whole
+// mount when the first two requests cross (see fs/nodes/copyprobe.go); then
+// every copy moved the disks' bytes. A fresh mount each round, since the
+// kernel keeps what it learned per mount.
+func TestFirstCopiesOnAMountGoByReference(t *testing.T) {
+	m := newMount(t)
+	m.ok("mkdir boxes/x")
+	m.ok(qemuWrite(m.activeDisk("x", "disk.qcow2"), 0xab, "0", "1M"))
+	for round := range 3 {
+		m.unmount()
+		m = remount(t, m)
+		out := m.sh(fmt.Sprintf(`
+for i in 0 1 2 3 4 5 6 7 8 9; do cp -r boxes/x clones/r%dc$i & done
+wait
+cp -r boxes/x clones/r%dlast`, round, round)).out
+		if out != "" {
+			t.Fatalf("round %d: copies: %s", round, out)
+		}
+		log := m.ok("cat log")
+		for i := range 11 {
+			name := fmt.Sprintf("r%dc%d", round, i)
+			if i == 10 {
+				name = fmt.Sprintf("r%dlast", round)
+			}
+			want := "copy by reference clones/" + name + "/disk.qcow2: ok"
+			if !strings.Contains(log, want) {
+				t.Fatalf("round %d: no %q in the log: the disk was copied as bytes\n%s", round, want, log)
+			}
+		}
+	}
+	requireFsckClean(m)
+}
