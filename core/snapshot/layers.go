@@ -94,8 +94,9 @@ func inode(st os.FileInfo) int64 {
 	return -1
 }
 
-// pinned runs lookup under the collector's lock and pins the layer ids it
-// returns, so that no collection can delete them until unpin.
+// pinned runs lookup inside the gate (shared with other lookups, never with
+// a collection) and pins the layer ids it returns, so that no collection
+// can delete them until unpin.
 func (rt *Runtime) pinned(ctx context.Context, lookup func(tx *metadata.Tx) ([]string, error)) ([]string, error) {
 	rt.layers.gate.RLock()
 	defer rt.layers.gate.RUnlock()
