@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -161,6 +159,7 @@ func (rt *Runtime) freezeBox(ctx context.Context, b *Box, req freezeRequest, out
 		// The disks are independent: each is frozen in its own goroutine.
 		var mu sync.Mutex
 		overlays := map[Disk]string{}
+		froze := map[Disk]metadata.Layer{}
 		err := eachDisk(func(d Disk) error {
 			active := rt.lay.active(b.id, d)
 			// A running VM is writing the active file: do not parse it, freeze it.
@@ -194,17 +193,18 @@ func (rt *Runtime) freezeBox(ctx context.Context, b *Box, req freezeRequest, out
 			defer mu.Unlock()
 			sizes[d], held[d] = size, id
 			overlays[d] = staging(active, tx0)
-			frozen = append(frozen, metadata.Layer{ID: id, ParentID: bases[string(d)],
-				Format: string(qcow2.FormatQcow2), VirtualSize: size, FileSize: st.Size(), CreatedAt: time.Now()})
+			froze[d] = metadata.Layer{ID: id, ParentID: bases[string(d)],
+				Format: string(qcow2.FormatQcow2), VirtualSize: size, FileSize: st.Size(), CreatedAt: time.Now()}
 			return nil
 		})
 		if err != nil {
 			return err
 		}
-		// One order for the rows whatever order the goroutines ended in.
-		slices.SortFunc(frozen, func(a, b metadata.Layer) int {
-			return strings.Compare(diskOfLayer(newLayer, a.ID), diskOfLayer(newLayer, b.ID))
-		})
+		for _, d := range AllDisks() { // the disks' order, whichever goroutine ended first
+			if l, ok := froze[d]; ok {
+				frozen = append(frozen, l)
+			}
+		}
 		if req.snapshot != "" {
 			if err := os.MkdirAll(rt.lay.snapshotsDir(b.id), 0o755); err != nil {
 				return err
